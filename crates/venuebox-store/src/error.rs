@@ -1,0 +1,57 @@
+use serde_json::Value;
+
+/// Everything the store can refuse or fail at. The API crate maps each variant to one
+/// HTTP status and one stable `code`.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{message}")]
+    InvalidField { field: String, message: String },
+    #[error("Unknown field \"{field}\" for {kind}")]
+    UnknownField { kind: &'static str, field: String },
+    #[error("Missing required field \"{field}\"")]
+    MissingField { field: String },
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("Production {production_id} {}", if *.deleted { "has been deleted" } else { "not found in database" })]
+    ProductionNotFound { production_id: String, deleted: bool },
+    #[error("{label} not found")]
+    NotFound { label: &'static str },
+    #[error("Version required for conflict detection")]
+    VersionRequired,
+    #[error("This {label} was modified by another user. Please refresh and try again.")]
+    VersionConflict {
+        label: &'static str,
+        current_version: i64,
+        client_version: i64,
+        server_data: Box<Value>,
+    },
+    #[error("{0}")]
+    Duplicate(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("migration failed: {0}")]
+    Migration(#[from] refinery::Error),
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("corrupt stored data: {0}")]
+    Corrupt(String),
+    #[error("the database cannot take writes right now: {0}")]
+    Unavailable(String),
+    #[error("the store is shut down")]
+    Closed,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl StoreError {
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        StoreError::InvalidField {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -1,0 +1,277 @@
+//! Venuebox storage: one SQLite file per node.
+//!
+//! * [`Store::open`] creates the data folder and database, applies the refinery migrations,
+//!   seeds the equipment library, formats and settings lists on first start, and starts the
+//!   single writer thread ([`writer`]).
+//! * Reads run on a small pool of read-only connections through [`Store::read`], a
+//!   `spawn_blocking` helper; WAL mode means they never wait for the writer.
+//! * Writes run through [`Store::write`] on the writer (one transaction per batch, answered
+//!   after the fsync'd commit), and publish [`ChangeEvent`]s to [`Store::subscribe`]rs.
+//! * The kinds and their fields are declared in [`kinds`] with the types of [`registry`].
+pub mod clock;
+pub mod codec;
+pub mod entities;
+pub mod error;
+pub mod hooks;
+pub mod kinds;
+pub mod registry;
+pub mod seed;
+pub mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+use serde_json::{Map, Value};
+use tokio::sync::{Semaphore, broadcast};
+
+pub use entities::{ChangeEvent, Entity, Operation};
+pub use error::{Result, StoreError};
+pub use kinds::registry;
+pub use registry::KindDef;
+pub use writer::{WriteTx, WriterStats};
+
+mod embedded {
+    refinery::embed_migrations!("migrations");
+}
+
+/// The database file inside the data folder.
+pub const DATABASE_FILE: &str = "venuebox.db";
+/// How many change events a slow subscriber may fall behind before it misses some.
+const EVENT_BUFFER: usize = 4096;
+
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Read-only connections kept open for concurrent reads.
+    pub readers: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions { readers: 4 }
+    }
+}
+
+/// A handle to the node's database; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    node_id: String,
+    writer: writer::Writer,
+    writer_thread: Mutex<Option<JoinHandle<()>>>,
+    readers: Mutex<Vec<Connection>>,
+    reader_slots: Semaphore,
+    events: broadcast::Sender<ChangeEvent>,
+}
+
+/// Settings every connection gets. `synchronous=FULL` makes each commit fsync the WAL, so
+/// an acknowledged write survives a power cut; `NORMAL` would not.
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    Ok(())
+}
+
+fn open_writer_connection(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path)?;
+    let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Internal(format!(
+            "the database refused WAL mode (got {mode})"
+        )));
+    }
+    configure(&conn)?;
+    Ok(conn)
+}
+
+fn open_reader(path: &Path) -> Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    configure(&conn)?;
+    conn.pragma_update(None, "query_only", "ON")?;
+    Ok(conn)
+}
+
+/// Applies pending migrations; returns the names of those applied now.
+fn migrate(conn: &mut Connection) -> Result<Vec<String>> {
+    let report = embedded::migrations::runner().run(conn)?;
+    Ok(report
+        .applied_migrations()
+        .iter()
+        .map(|m| format!("V{}__{}", m.version(), m.name()))
+        .collect())
+}
+
+impl Store {
+    /// Opens (creating if needed) the database in `data_dir`, migrates and seeds it, and
+    /// starts the writer. Blocking: call it from a blocking context.
+    pub fn open(data_dir: &Path, options: StoreOptions) -> Result<Store> {
+        std::fs::create_dir_all(data_dir)?;
+        let path = data_dir.join(DATABASE_FILE);
+        let mut conn = open_writer_connection(&path)?;
+        let applied = migrate(&mut conn)?;
+        if !applied.is_empty() {
+            tracing::info!(?applied, "database migrations applied");
+        }
+        let node_id = seed::ensure_node_id(&conn)?;
+        seed::ensure_seeded(&mut conn)?;
+        let readers = (0..options.readers.max(1))
+            .map(|_| open_reader(&path))
+            .collect::<Result<Vec<_>>>()?;
+        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let (writer, handle) = writer::Writer::spawn(conn, events.clone())?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                path,
+                node_id,
+                writer,
+                writer_thread: Mutex::new(Some(handle)),
+                reader_slots: Semaphore::new(readers.len()),
+                readers: Mutex::new(readers),
+                events,
+            }),
+        })
+    }
+
+    /// Applies migrations (and first-start seeding) without starting anything; for
+    /// `venuebox migrate`. Returns the migrations applied now.
+    pub fn migrate_only(data_dir: &Path) -> Result<Vec<String>> {
+        std::fs::create_dir_all(data_dir)?;
+        let mut conn = open_writer_connection(&data_dir.join(DATABASE_FILE))?;
+        let applied = migrate(&mut conn)?;
+        seed::ensure_node_id(&conn)?;
+        seed::ensure_seeded(&mut conn)?;
+        Ok(applied)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// This node's stable id (generated on first start).
+    pub fn node_id(&self) -> &str {
+        &self.inner.node_id
+    }
+
+    pub fn writer_stats(&self) -> &WriterStats {
+        &self.inner.writer.stats
+    }
+
+    /// Committed changes, in commit order, for every write from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<ChangeEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// Runs `op` on a read-only connection on the blocking pool (the `run_blocking` helper).
+    pub async fn read<T, F>(&self, op: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let _slot = self
+            .inner
+            .reader_slots
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = inner.readers.lock().expect("reader pool lock").pop();
+            let conn = match pooled {
+                Some(conn) => conn,
+                // A reader was lost to a panic; open a fresh one.
+                None => open_reader(&inner.path)?,
+            };
+            let result = op(&conn);
+            inner.readers.lock().expect("reader pool lock").push(conn);
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Internal(format!("read task failed: {e}")))?
+    }
+
+    /// Runs `op` inside the writer's transaction; resolves after the commit is on disk.
+    pub async fn write<T, F>(&self, op: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut WriteTx<'_>) -> Result<T> + Send + 'static,
+    {
+        self.inner.writer.write(op).await
+    }
+
+    /// Checks that the database answers; returns how long a trivial query took.
+    pub async fn ping(&self) -> Result<Duration> {
+        let started = std::time::Instant::now();
+        self.read(|conn| Ok(conn.query_row("SELECT 1", [], |row| row.get::<_, i64>(0))?))
+            .await?;
+        Ok(started.elapsed())
+    }
+
+    pub async fn list(
+        &self,
+        kind: &'static KindDef,
+        production_id: Option<String>,
+        deleted: bool,
+    ) -> Result<Vec<Value>> {
+        self.read(move |conn| entities::list(conn, kind, production_id.as_deref(), deleted))
+            .await
+    }
+
+    pub async fn get(&self, kind: &'static KindDef, key: String) -> Result<Value> {
+        self.read(move |conn| entities::get(conn, kind, &key)).await
+    }
+
+    pub async fn create(&self, kind: &'static KindDef, body: Map<String, Value>) -> Result<Value> {
+        let decoded = codec::decode_body(kind, body)?;
+        self.write(move |tx| {
+            let entity = entities::create(tx, kind, decoded, Default::default())?;
+            entities::render(tx.conn(), kind, &entity)
+        })
+        .await
+    }
+
+    pub async fn update(
+        &self,
+        kind: &'static KindDef,
+        key: String,
+        body: Map<String, Value>,
+    ) -> Result<Value> {
+        let decoded = codec::decode_body(kind, body)?;
+        self.write(move |tx| {
+            let entity = entities::update(tx, kind, &key, decoded)?;
+            entities::render(tx.conn(), kind, &entity)
+        })
+        .await
+    }
+
+    pub async fn delete(
+        &self,
+        kind: &'static KindDef,
+        key: String,
+        actor: Option<String>,
+    ) -> Result<Entity> {
+        self.write(move |tx| entities::delete(tx, kind, &key, actor))
+            .await
+    }
+
+    /// Commits everything already queued, stops the writer and waits for it. Writes after
+    /// this fail with [`StoreError::Closed`]; reads keep working.
+    pub fn close(&self) {
+        self.inner.writer.stop();
+        let handle = self.inner.writer_thread.lock().expect("writer lock").take();
+        if let Some(handle) = handle
+            && handle.join().is_err()
+        {
+            tracing::error!("the writer thread panicked");
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! The entity registry: every kind the box stores, declared once.
+//!
+//! A [`KindDef`] says what a kind's fields are (storage column, wire name, type, default,
+//! whether required), where its routes live (`family`), what realtime event type it carries
+//! (`name`), how it is deleted and ordered, what is unique, and which related rows are embedded
+//! in its responses. Validation ([`crate::codec`]), storage ([`crate::entities`]), the HTTP
+//! routes (the API crate) and the realtime events are all driven from these definitions; the
+//! few behaviours that are genuinely specific to one kind are small hook functions named here.
+use serde_json::{Map, Value};
+
+use crate::entities::WriteCtx;
+use crate::error::Result;
+
+/// Where a kind's rows belong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Per-production rows (`production_id` set; listed at `/<family>/production/:id`).
+    Production,
+    /// Global rows (productions themselves, the equipment library, formats, settings).
+    Global,
+}
+
+/// What a URL's `:key` addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyStyle {
+    /// The server-generated `uuid` (every per-production kind).
+    Uuid,
+    /// The display `id` is the key (productions: the SPA chooses a UUID v4 as `id`).
+    DisplayId,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeleteMode {
+    /// `isDeleted = true`, `version + 1`; lists hide the row, it can be restored with `isDeleted: false`.
+    Soft,
+    /// The row is removed (and, for productions, every row that belongs to it).
+    Hard,
+}
+
+/// How responses name their keys. The crew app reads most kinds in camelCase and a few
+/// (equipment, connections) in the database's snake_case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WireCase {
+    Camel,
+    Snake,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Asc,
+    Desc,
+}
+
+#[derive(Debug, Clone)]
+pub enum FieldType {
+    Text,
+    Int,
+    Real,
+    Bool,
+    /// Any JSON value, stored as is.
+    Json,
+    /// An instant; accepted as RFC 3339, a date, or epoch ms; sent as ISO with `Z`.
+    Timestamp,
+    /// An instant sent and stored as epoch milliseconds (`completedAt`).
+    EpochMs,
+    /// One of fixed strings; input is matched case-insensitively with `-` and `_` alike.
+    Enum(&'static [&'static str]),
+    /// An ordered list of child records that belong to the row (source outputs, equipment
+    /// ports). Each child gets a stable `uuid`.
+    Children(Box<ChildList>),
+}
+
+#[derive(Debug, Clone)]
+pub struct ChildList {
+    pub fields: Vec<FieldDef>,
+    /// Column filled with the 1-based (or 0-based, see `index_base`) position when absent.
+    pub index_column: Option<&'static str>,
+    pub index_base: i64,
+    /// Display id given to a child that arrives without one: `(parent display id, 1-based n)`.
+    pub default_id: Option<fn(&str, usize) -> String>,
+    /// Wire names under which each child repeats its parent's uuid and display id.
+    pub parent_keys: Option<(&'static str, &'static str)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct FieldDef {
+    /// Storage name; also the snake_case wire name and the unit of per-field sync.
+    pub column: &'static str,
+    /// camelCase wire name (derived from `column` unless renamed, e.g. `output`).
+    pub wire: String,
+    pub ty: FieldType,
+    /// Must be present and non-null when a row is created, and can never be set to null.
+    pub required: bool,
+    /// Value stored on create when the body does not carry the field.
+    pub default: Option<Value>,
+    /// False for values the server computes (clients may echo them; they are ignored).
+    pub writable: bool,
+    /// Other body keys accepted for this field (e.g. `name` for a production's `show_name`).
+    pub input_aliases: Vec<String>,
+    /// Extra response keys carrying the same value (e.g. `name` on productions).
+    pub output_aliases: Vec<&'static str>,
+}
+
+impl FieldDef {
+    pub fn new(column: &'static str, ty: FieldType) -> Self {
+        FieldDef {
+            column,
+            wire: snake_to_camel(column),
+            ty,
+            required: false,
+            default: None,
+            writable: true,
+            input_aliases: Vec::new(),
+            output_aliases: Vec::new(),
+        }
+    }
+    pub fn required(mut self) -> Self {
+        self.required = true;
+        self
+    }
+    pub fn default(mut self, value: Value) -> Self {
+        self.default = Some(value);
+        self
+    }
+    pub fn wire(mut self, wire: &'static str) -> Self {
+        let camel = std::mem::replace(&mut self.wire, wire.to_owned());
+        self.input_aliases.push(camel);
+        self
+    }
+    pub fn alias_in(mut self, alias: &'static str) -> Self {
+        self.input_aliases.push(alias.to_owned());
+        self
+    }
+    pub fn alias_out(mut self, alias: &'static str) -> Self {
+        self.output_aliases.push(alias);
+        self
+    }
+    pub fn computed(mut self) -> Self {
+        self.writable = false;
+        self
+    }
+
+    /// Whether a request body key names this field (wire name, column name or an alias).
+    pub fn accepts_key(&self, key: &str) -> bool {
+        self.wire == key || self.column == key || self.input_aliases.iter().any(|a| a == key)
+    }
+}
+
+/// A related row rendered inside this kind's responses (e.g. a cable's ports).
+#[derive(Debug, Clone)]
+pub struct Embed {
+    /// Response key (`outputPort`).
+    pub wire: &'static str,
+    /// Column holding the related row's uuid.
+    pub column: &'static str,
+    /// Kind name of the related row.
+    pub kind: &'static str,
+}
+
+pub type BeforeWrite = fn(&mut WriteCtx<'_>) -> Result<()>;
+pub type DecodeBody = fn(Map<String, Value>) -> Result<Map<String, Value>>;
+pub type Encode = fn(&crate::entities::Entity) -> Value;
+
+#[derive(Debug, Clone)]
+pub struct KindDef {
+    /// The realtime `entityType` and the stored kind name (`source`, `checklist-item`, `cableSnake`).
+    pub name: &'static str,
+    /// Route family (`/api/<family>`).
+    pub family: &'static str,
+    /// Other families served by the same kind (`computers` for sources).
+    pub family_aliases: Vec<&'static str>,
+    /// Human label used in messages (`Source not found`).
+    pub label: &'static str,
+    pub scope: Scope,
+    pub key: KeyStyle,
+    pub delete: DeleteMode,
+    pub wire_case: WireCase,
+    pub fields: Vec<FieldDef>,
+    /// List order; ties are broken by creation order.
+    pub order: Vec<(&'static str, Direction)>,
+    /// Fields whose value must be unique among live rows of the scope (a production, or global).
+    pub unique: Vec<&'static str>,
+    pub embeds: Vec<Embed>,
+    /// Prefix of generated display ids (`ROUTER` gives `ROUTER 3`).
+    pub display_prefix: &'static str,
+    /// An update must carry `version` (productions: contract §4.2).
+    pub version_required: bool,
+    /// Rows seeded by the box itself that clients may not change (system formats).
+    pub protected_flag: Option<&'static str>,
+    /// Realtime events for this kind go to every socket instead of a production room.
+    pub broadcast_event: Option<&'static str>,
+    /// A field whose value names the row: its uuid is derived from it (UUID v5), so two
+    /// nodes that create the same settings entry create the same row.
+    pub natural_key: Option<&'static str>,
+    pub decode: Option<DecodeBody>,
+    pub before_write: Option<BeforeWrite>,
+    pub encode: Option<Encode>,
+}
+
+impl KindDef {
+    pub fn new(name: &'static str, family: &'static str, label: &'static str) -> Self {
+        KindDef {
+            name,
+            family,
+            family_aliases: Vec::new(),
+            label,
+            scope: Scope::Production,
+            key: KeyStyle::Uuid,
+            delete: DeleteMode::Soft,
+            wire_case: WireCase::Camel,
+            fields: Vec::new(),
+            order: Vec::new(),
+            unique: Vec::new(),
+            embeds: Vec::new(),
+            display_prefix: "ITEM",
+            version_required: false,
+            protected_flag: None,
+            broadcast_event: None,
+            natural_key: None,
+            decode: None,
+            before_write: None,
+            encode: None,
+        }
+    }
+
+    pub fn field(&self, column: &str) -> Option<&FieldDef> {
+        self.fields.iter().find(|f| f.column == column)
+    }
+
+    pub fn field_for_key(&self, key: &str) -> Option<&FieldDef> {
+        self.fields.iter().find(|f| f.accepts_key(key))
+    }
+
+    pub fn families(&self) -> impl Iterator<Item = &'static str> + '_ {
+        std::iter::once(self.family).chain(self.family_aliases.iter().copied())
+    }
+}
+
+/// `pos_ds_x_m` → `posDsXM`, `h_res` → `hRes` (the crew app's converter, minus its bugs).
+pub fn snake_to_camel(snake: &str) -> String {
+    let mut out = String::with_capacity(snake.len());
+    let mut upper = false;
+    for ch in snake.chars() {
+        if ch == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(ch.to_uppercase());
+            upper = false;
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn camel_case_matches_the_crew_app() {
+        assert_eq!(snake_to_camel("h_res"), "hRes");
+        assert_eq!(snake_to_camel("pos_ds_x_m"), "posDsXM");
+        assert_eq!(snake_to_camel("format_by_io"), "formatByIo");
+        assert_eq!(snake_to_camel("name"), "name");
+    }
+}
