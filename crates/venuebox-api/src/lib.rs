@@ -1,1 +1,15 @@
+//! The Venuebox HTTP API: the crew app's REST contract over the registry-driven store.
+//!
+//! * [`startup`]: [`create_app`] (shared by `main` and the tests) and [`Application`].
+//! * [`routes`]: the route table, generated from the entity registry.
+//! * [`error`]: [`ApiError`], the one error type, with stable JSON error codes.
+//! * [`config`]: configuration loading and its documented defaults.
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod routes;
+pub mod startup;
 
+pub use config::Config;
+pub use error::ApiError;
+pub use startup::{AppState, Application, StartupError, create_app};

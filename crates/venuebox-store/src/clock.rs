@@ -5,9 +5,8 @@ use time::{Date, OffsetDateTime, PrimitiveDateTime, UtcOffset};
 
 /// `2026-02-15T08:00:00.000Z`, the shape the crew app (and JavaScript's `toISOString`) uses.
 pub fn format_iso(at: OffsetDateTime) -> String {
-    let fmt = format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
+    let fmt =
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
     at.to_offset(UtcOffset::UTC)
         .format(&fmt)
         .expect("a UTC timestamp always formats")

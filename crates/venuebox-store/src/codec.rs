@@ -190,12 +190,15 @@ pub fn convert(ty: &FieldType, value: Value, path: &str) -> Result<Value> {
             Value::String(s) => clock::parse_timestamp(s)
                 .map(|at| Value::from(clock::to_epoch_ms(at)))
                 .ok_or_else(|| type_error(path, "epoch milliseconds or an ISO 8601 timestamp")),
-            _ => Err(type_error(path, "epoch milliseconds or an ISO 8601 timestamp")),
+            _ => Err(type_error(
+                path,
+                "epoch milliseconds or an ISO 8601 timestamp",
+            )),
         },
         FieldType::Enum(allowed) => {
-            let text = value.as_str().ok_or_else(|| {
-                type_error(path, &format!("one of {}", allowed.join(", ")))
-            })?;
+            let text = value
+                .as_str()
+                .ok_or_else(|| type_error(path, &format!("one of {}", allowed.join(", "))))?;
             let wanted = normalize_enum(text);
             allowed
                 .iter()
@@ -277,7 +280,11 @@ pub fn encode(kind: &KindDef, entity: &Entity) -> Value {
         out.insert("uuid".into(), Value::String(entity.uuid.clone()));
     }
     for field in &kind.fields {
-        let value = entity.data.get(field.column).cloned().unwrap_or(Value::Null);
+        let value = entity
+            .data
+            .get(field.column)
+            .cloned()
+            .unwrap_or(Value::Null);
         let value = match (&field.ty, value) {
             (FieldType::Children(list), Value::Array(items)) => Value::Array(
                 items
@@ -307,7 +314,10 @@ pub fn encode(kind: &KindDef, entity: &Entity) -> Value {
         entity.updated_at.clone().into(),
     );
     out.insert("version".into(), entity.version.into());
-    out.insert(key("isDeleted", "is_deleted").into(), entity.is_deleted.into());
+    out.insert(
+        key("isDeleted", "is_deleted").into(),
+        entity.is_deleted.into(),
+    );
     out.insert(
         key("lastModifiedBy", "last_modified_by").into(),
         entity.last_modified_by.clone().into(),
@@ -322,7 +332,10 @@ pub fn encode(kind: &KindDef, entity: &Entity) -> Value {
 
 fn encode_child(list: &ChildList, child: &Value, parent: &Entity, camel: bool) -> Value {
     let mut out = Map::new();
-    out.insert("uuid".into(), child.get("uuid").cloned().unwrap_or(Value::Null));
+    out.insert(
+        "uuid".into(),
+        child.get("uuid").cloned().unwrap_or(Value::Null),
+    );
     for field in &list.fields {
         let name = if camel {
             field.wire.as_str()
@@ -336,7 +349,10 @@ fn encode_child(list: &ChildList, child: &Value, parent: &Entity, camel: bool) -
     }
     if let Some((uuid_key, id_key)) = list.parent_keys {
         out.insert(uuid_key.into(), parent.uuid.clone().into());
-        out.insert(id_key.into(), parent.data.get("id").cloned().unwrap_or(Value::Null));
+        out.insert(
+            id_key.into(),
+            parent.data.get("id").cloned().unwrap_or(Value::Null),
+        );
     }
     let (created, version) = if camel {
         ("createdAt", "version")
@@ -369,8 +385,10 @@ mod tests {
         let send = registry().kind("send");
         let decoded = decode_body(
             send,
-            body(json!({"productionId":"p","name":"A","type":"VIDEO","hRes":"1920","rate":59.94,
-                       "output":"HDMI","userId":"u1","userName":"Ann","version":3})),
+            body(
+                json!({"productionId":"p","name":"A","type":"VIDEO","hRes":"1920","rate":59.94,
+                       "output":"HDMI","userId":"u1","userName":"Ann","version":3}),
+            ),
         )
         .unwrap();
         assert_eq!(decoded.fields["h_res"], json!(1920));
@@ -408,8 +426,11 @@ mod tests {
     #[test]
     fn dates_are_normalised_and_blank_numbers_are_null() {
         let production = registry().kind("production");
-        let decoded =
-            decode_body(production, body(json!({"name":"Show","loadIn":"2026-03-15"}))).unwrap();
+        let decoded = decode_body(
+            production,
+            body(json!({"name":"Show","loadIn":"2026-03-15"})),
+        )
+        .unwrap();
         assert_eq!(decoded.fields["show_name"], json!("Show"));
         assert_eq!(decoded.fields["load_in"], json!("2026-03-15T00:00:00.000Z"));
         let camera = registry().kind("camera");
@@ -420,8 +441,11 @@ mod tests {
     #[test]
     fn children_are_validated_with_a_path() {
         let source = registry().kind("source");
-        let err = decode_body(source, body(json!({"outputs":[{"connector":"HDMI"},{"hRes":"x"}]})))
-            .unwrap_err();
+        let err = decode_body(
+            source,
+            body(json!({"outputs":[{"connector":"HDMI"},{"hRes":"x"}]})),
+        )
+        .unwrap_err();
         assert!(
             matches!(err, StoreError::InvalidField { ref field, .. } if field == "outputs[1].hRes"),
             "{err:?}"

@@ -18,7 +18,8 @@ use crate::writer::WriteTx;
 
 /// Namespace of the UUID v5 values the box derives (seeded rows, settings entries, child
 /// records): every node derives the same uuid for the same thing.
-pub const UUID_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6f1d_2c1e_8a4b_4c9e_9f0e_3d5b_7a21_c0de);
+pub const UUID_NAMESPACE: uuid::Uuid =
+    uuid::Uuid::from_u128(0x6f1d_2c1e_8a4b_4c9e_9f0e_3d5b_7a21_c0de);
 
 pub fn derived_uuid(parts: &[&str]) -> String {
     uuid::Uuid::new_v5(&UUID_NAMESPACE, parts.join("\u{1f}").as_bytes()).to_string()
@@ -278,9 +279,7 @@ fn compare_column(kind: &KindDef, column: &str, a: &Entity, b: &Entity) -> Order
         (None | Some(Value::Null), _) => Ordering::Greater,
         (_, None | Some(Value::Null)) => Ordering::Less,
         (Some(Value::String(x)), Some(Value::String(y))) if rank(va).is_none() => x.cmp(y),
-        _ => rank(va)
-            .partial_cmp(&rank(vb))
-            .unwrap_or(Ordering::Equal),
+        _ => rank(va).partial_cmp(&rank(vb)).unwrap_or(Ordering::Equal),
     }
 }
 
@@ -349,7 +348,11 @@ pub fn create(
         },
         (None, KeyStyle::Uuid, None) => uuid::Uuid::new_v4().to_string(),
     };
-    let parent_display = doc.get("id").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let parent_display = doc
+        .get("id")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
     normalize_all_children(kind, &mut doc, None, &uuid, &parent_display, &now)?;
     check_required(kind, &doc)?;
     check_unique(conn, kind, production_id.as_deref(), &uuid, &doc)?;
@@ -567,9 +570,7 @@ fn generate_display_id(
     production_id: Option<&str>,
 ) -> Result<String> {
     let count: i64 = conn
-        .prepare_cached(
-            "SELECT count(*) FROM entities WHERE kind = ?1 AND production_id IS ?2",
-        )?
+        .prepare_cached("SELECT count(*) FROM entities WHERE kind = ?1 AND production_id IS ?2")?
         .query_row(params![kind.name, production_id], |row| row.get(0))?;
     Ok(format!("{} {}", kind.display_prefix, count + 1))
 }
@@ -601,9 +602,10 @@ fn check_unique(
                 "SELECT EXISTS (SELECT 1 FROM entities WHERE kind = ?1 AND production_id IS ?2 \
                  AND is_deleted = 0 AND uuid <> ?3 AND json_extract(data, '$.' || ?4) = ?5)",
             )?
-            .query_row(params![kind.name, production_id, uuid, column, value], |r| {
-                r.get(0)
-            })?;
+            .query_row(
+                params![kind.name, production_id, uuid, column, value],
+                |r| r.get(0),
+            )?;
         if taken {
             let wire = kind
                 .field(column)
@@ -684,13 +686,18 @@ fn normalize_children(
         if let Some(column) = list.index_column
             && child.get(column).is_none_or(Value::is_null)
         {
-            child.insert(column.into(), Value::from(position as i64 + list.index_base));
+            child.insert(
+                column.into(),
+                Value::from(position as i64 + list.index_base),
+            );
         }
         let id = child.get("id").and_then(Value::as_str).map(str::to_owned);
         let sent_uuid = child.get("uuid").and_then(Value::as_str).map(str::to_owned);
         let previous = old_items
             .iter()
-            .find(|o| sent_uuid.is_some() && o.get("uuid").and_then(Value::as_str) == sent_uuid.as_deref())
+            .find(|o| {
+                sent_uuid.is_some() && o.get("uuid").and_then(Value::as_str) == sent_uuid.as_deref()
+            })
             .or_else(|| {
                 old_items.iter().find(|o| {
                     id.is_some()
@@ -699,7 +706,11 @@ fn normalize_children(
                 })
             });
         let mut uuid = match (previous, &id) {
-            (Some(p), _) => p.get("uuid").and_then(Value::as_str).unwrap_or_default().to_owned(),
+            (Some(p), _) => p
+                .get("uuid")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
             (None, Some(id)) => {
                 let mut parts = scope.to_vec();
                 parts.push(id);
@@ -759,4 +770,33 @@ fn normalize_children(
         child.insert("created_at".into(), created);
     }
     Ok(())
+}
+
+/// Live rows of a kind whose `column` (any of `columns`) equals `value`, in the kind's order.
+pub fn list_by_field(
+    conn: &Connection,
+    kind: &KindDef,
+    columns: &[&str],
+    value: &str,
+) -> Result<Vec<Value>> {
+    let mut rows = Vec::new();
+    let mut seen = HashSet::new();
+    for column in columns {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM entities WHERE kind = ?1 AND is_deleted = 0 \
+             AND json_extract(data, '$.' || ?2) = ?3 ORDER BY created_at, rowid"
+        );
+        let mut stmt = conn.prepare_cached(&sql)?;
+        for row in stmt.query_map(params![kind.name, column, value], row_to_entity)? {
+            let row = row?;
+            if seen.insert(row.uuid.clone()) {
+                rows.push(row);
+            }
+        }
+    }
+    sort_entities(kind, &mut rows);
+    let mut cache = HashMap::new();
+    rows.iter()
+        .map(|entity| render_with(conn, kind, entity, &mut cache))
+        .collect()
 }

@@ -13,7 +13,10 @@ pub enum StoreError {
     #[error("{0}")]
     BadRequest(String),
     #[error("Production {production_id} {}", if *.deleted { "has been deleted" } else { "not found in database" })]
-    ProductionNotFound { production_id: String, deleted: bool },
+    ProductionNotFound {
+        production_id: String,
+        deleted: bool,
+    },
     #[error("{label} not found")]
     NotFound { label: &'static str },
     #[error("Version required for conflict detection")]

@@ -63,10 +63,7 @@ pub fn checklist_completion(ctx: &mut WriteCtx<'_>) -> Result<()> {
         .and_then(|e| e.data.get("completed"))
         .and_then(Value::as_bool)
         .unwrap_or(false);
-    let sent_stamp = ctx
-        .fields
-        .get("completed_at")
-        .is_some_and(|v| !v.is_null());
+    let sent_stamp = ctx.fields.get("completed_at").is_some_and(|v| !v.is_null());
     let stamp = match (completed, was_completed, sent_stamp) {
         (false, _, _) => Value::Null,
         (true, _, true) => return Ok(()),
@@ -167,7 +164,10 @@ pub fn decode_equipment(body: Map<String, Value>) -> Result<Map<String, Value>> 
                 out.insert("cards".into(), spa_cards(value)?);
             }
             "equipment_io_ports" => {
-                out.insert("io_ports".into(), echoed_ports(value, "equipment_io_ports")?);
+                out.insert(
+                    "io_ports".into(),
+                    echoed_ports(value, "equipment_io_ports")?,
+                );
             }
             "equipment_cards" => {
                 out.insert("cards".into(), echoed_cards(value)?);
@@ -180,7 +180,11 @@ pub fn decode_equipment(body: Map<String, Value>) -> Result<Map<String, Value>> 
     if inputs.is_some() || outputs.is_some() {
         // Like the old server, a body with `inputs` or `outputs` replaces every direct port.
         let mut ports = spa_ports(inputs.unwrap_or(Value::Null), "INPUT", "inputs")?;
-        ports.extend(spa_ports(outputs.unwrap_or(Value::Null), "OUTPUT", "outputs")?);
+        ports.extend(spa_ports(
+            outputs.unwrap_or(Value::Null),
+            "OUTPUT",
+            "outputs",
+        )?);
         out.insert("io_ports".into(), Value::Array(ports));
     }
     Ok(out)

@@ -14,8 +14,10 @@ pub mod entities;
 pub mod error;
 pub mod hooks;
 pub mod kinds;
+pub mod ports;
 pub mod registry;
 pub mod seed;
+pub mod settings;
 pub mod writer;
 
 use std::path::{Path, PathBuf};

@@ -69,7 +69,9 @@ where
             events: Vec::new(),
         };
         let outcome = catch_unwind(AssertUnwindSafe(|| op(&mut tx))).unwrap_or_else(|_| {
-            Err(StoreError::Internal("a write panicked and was rolled back".into()))
+            Err(StoreError::Internal(
+                "a write panicked and was rolled back".into(),
+            ))
         });
         let ok = outcome.is_ok();
         self.events = tx.events;

@@ -1,0 +1,216 @@
+//! Configuration: documented defaults (`config/venuebox.toml`, embedded), then a config
+//! file, then `VENUEBOX_*` environment variables, then command-line flags.
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The documented default configuration, printed by `venuebox config example`.
+pub const EXAMPLE_CONFIG: &str = include_str!("../../../config/venuebox.toml");
+
+/// The file read when no `--config` is given, if it exists.
+pub const DEFAULT_CONFIG_PATH: &str = "config/venuebox.toml";
+
+/// Environment variables and the settings they override.
+pub const ENVIRONMENT: &[(&str, &str)] = &[
+    ("VENUEBOX_LISTEN", "server.listen"),
+    ("VENUEBOX_BODY_LIMIT_BYTES", "server.body_limit_bytes"),
+    ("VENUEBOX_DATA_DIR", "storage.data_dir"),
+    ("VENUEBOX_NODE_NAME", "node.name"),
+    ("VENUEBOX_MDNS_ENABLED", "mdns.enabled"),
+    ("VENUEBOX_AUTH_MODE", "auth.mode"),
+];
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub storage: StorageConfig,
+    pub node: NodeConfig,
+    pub mdns: MdnsConfig,
+    pub auth: AuthConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub body_limit_bytes: usize,
+    pub workers: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    pub data_dir: PathBuf,
+    pub readers: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MdnsConfig {
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    pub mode: AuthMode,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// No credentials asked; only by explicit choice.
+    Open,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {path} not found")]
+    Missing { path: PathBuf },
+    #[error("invalid configuration: {0}")]
+    Invalid(#[from] config::ConfigError),
+}
+
+/// Values from command-line flags; `None` leaves the configured value.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+    pub no_mdns: bool,
+    pub auth_mode: Option<AuthMode>,
+}
+
+impl Config {
+    /// Loads the configuration. `file` must exist when given; otherwise
+    /// `config/venuebox.toml` is read if present.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
+        Self::load_with_env(file, overrides, |name| std::env::var(name).ok())
+    }
+
+    pub fn load_with_env(
+        file: Option<&Path>,
+        overrides: &Overrides,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let mut builder = config::Config::builder().add_source(config::File::from_str(
+            EXAMPLE_CONFIG,
+            config::FileFormat::Toml,
+        ));
+        match file {
+            Some(path) if !path.exists() => {
+                return Err(ConfigError::Missing {
+                    path: path.to_owned(),
+                });
+            }
+            Some(path) => builder = builder.add_source(config::File::from(path)),
+            None => {
+                builder =
+                    builder.add_source(config::File::with_name(DEFAULT_CONFIG_PATH).required(false))
+            }
+        }
+        for (variable, key) in ENVIRONMENT {
+            builder = builder.set_override_option(*key, env(variable))?;
+        }
+        let mut config: Config = builder.build()?.try_deserialize()?;
+        if let Some(listen) = overrides.listen {
+            config.server.listen = listen;
+        }
+        if let Some(dir) = &overrides.data_dir {
+            config.storage.data_dir = dir.clone();
+        }
+        if overrides.no_mdns {
+            config.mdns.enabled = false;
+        }
+        if let Some(mode) = overrides.auth_mode {
+            config.auth.mode = mode;
+        }
+        Ok(config)
+    }
+
+    /// A configuration for tests: an ephemeral port on loopback, mDNS off.
+    pub fn for_tests(data_dir: &Path) -> Config {
+        let mut config = Self::load_with_env(None, &Overrides::default(), |_| None)
+            .expect("the embedded defaults are valid");
+        config.server.listen = "127.0.0.1:0".parse().expect("loopback address");
+        config.server.workers = 2;
+        config.storage.data_dir = data_dir.to_owned();
+        config.mdns.enabled = false;
+        config
+    }
+
+    /// The configuration as TOML, for `venuebox config show`.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("the configuration serializes to TOML")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn the_example_is_the_default() {
+        let config = Config::load_with_env(None, &Overrides::default(), no_env).unwrap();
+        assert_eq!(config.server.listen.port(), 3010);
+        assert_eq!(config.server.body_limit_bytes, 1024 * 1024);
+        assert_eq!(config.storage.data_dir, PathBuf::from("./data"));
+        assert!(config.mdns.enabled);
+    }
+
+    #[test]
+    fn environment_then_flags_override() {
+        let env = |name: &str| match name {
+            "VENUEBOX_LISTEN" => Some("127.0.0.1:4000".to_owned()),
+            "VENUEBOX_DATA_DIR" => Some("/tmp/env-dir".to_owned()),
+            "VENUEBOX_MDNS_ENABLED" => Some("false".to_owned()),
+            _ => None,
+        };
+        let config = Config::load_with_env(None, &Overrides::default(), env).unwrap();
+        assert_eq!(config.server.listen.port(), 4000);
+        assert!(!config.mdns.enabled);
+        let flags = Overrides {
+            data_dir: Some("/tmp/flag-dir".into()),
+            ..Default::default()
+        };
+        let config = Config::load_with_env(None, &flags, env).unwrap();
+        assert_eq!(config.storage.data_dir, PathBuf::from("/tmp/flag-dir"));
+    }
+
+    #[test]
+    fn a_named_file_must_exist_and_be_valid() {
+        let missing = Config::load_with_env(
+            Some(Path::new("/nonexistent/venuebox.toml")),
+            &Overrides::default(),
+            no_env,
+        );
+        assert!(matches!(missing, Err(ConfigError::Missing { .. })));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, "[server]\nlisen = \"x\"\n").unwrap();
+        let typo = Config::load_with_env(Some(&path), &Overrides::default(), no_env);
+        assert!(matches!(typo, Err(ConfigError::Invalid(_))), "{typo:?}");
+    }
+
+    #[test]
+    fn shown_config_parses_back() {
+        let config = Config::load_with_env(None, &Overrides::default(), no_env).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shown.toml");
+        std::fs::write(&path, config.to_toml()).unwrap();
+        let again = Config::load_with_env(Some(&path), &Overrides::default(), no_env).unwrap();
+        assert_eq!(again.server.listen, config.server.listen);
+        assert_eq!(again.node.name, config.node.name);
+    }
+}

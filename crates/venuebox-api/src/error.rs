@@ -1,0 +1,155 @@
+//! The API's one error type. Each variant has one HTTP status and one stable `code`; every
+//! error body is JSON `{"error": "<human sentence>", "code": "<CODE>", ...details}`.
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::{Map, Value, json};
+use venuebox_store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("Malformed JSON: {0}")]
+    MalformedJson(String),
+    #[error("Request body is empty; expected a JSON object")]
+    EmptyBody,
+    #[error("Request body must be a JSON object")]
+    NotAnObject,
+    #[error("Request body is larger than the limit of {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("Could not read the request body: {0}")]
+    BodyRead(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("Production {0} not found")]
+    UnknownProduction(String),
+    #[error("Route not found")]
+    RouteNotFound,
+}
+
+impl ApiError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Store(err) => match err {
+                StoreError::InvalidField { .. } => "INVALID_FIELD",
+                StoreError::UnknownField { .. } => "UNKNOWN_FIELD",
+                StoreError::MissingField { .. } => "MISSING_FIELD",
+                StoreError::BadRequest(_) => "BAD_REQUEST",
+                StoreError::ProductionNotFound { .. } => "PRODUCTION_NOT_FOUND",
+                StoreError::NotFound { .. } => "NOT_FOUND",
+                StoreError::VersionRequired => "VERSION_REQUIRED",
+                StoreError::VersionConflict { .. } => "VERSION_CONFLICT",
+                StoreError::Duplicate(_) => "DUPLICATE",
+                StoreError::Forbidden(_) => "FORBIDDEN",
+                StoreError::Unavailable(_) | StoreError::Closed => "DATABASE_UNAVAILABLE",
+                StoreError::Sqlite(_)
+                | StoreError::Migration(_)
+                | StoreError::Io(_)
+                | StoreError::Corrupt(_)
+                | StoreError::Internal(_) => "INTERNAL",
+            },
+            ApiError::MalformedJson(_) => "MALFORMED_JSON",
+            ApiError::EmptyBody | ApiError::NotAnObject => "INVALID_BODY",
+            ApiError::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
+            ApiError::BodyRead(_) => "INVALID_BODY",
+            ApiError::BadRequest(_) => "BAD_REQUEST",
+            ApiError::UnknownProduction(_) => "PRODUCTION_NOT_FOUND",
+            ApiError::RouteNotFound => "ROUTE_NOT_FOUND",
+        }
+    }
+
+    fn details(&self) -> Map<String, Value> {
+        let mut details = Map::new();
+        match self {
+            ApiError::Store(StoreError::InvalidField { field, .. })
+            | ApiError::Store(StoreError::UnknownField { field, .. })
+            | ApiError::Store(StoreError::MissingField { field }) => {
+                details.insert("field".into(), json!(field));
+            }
+            ApiError::Store(StoreError::ProductionNotFound { production_id, .. })
+            | ApiError::UnknownProduction(production_id) => {
+                details.insert("productionId".into(), json!(production_id));
+            }
+            ApiError::Store(StoreError::VersionConflict {
+                current_version,
+                client_version,
+                server_data,
+                ..
+            }) => {
+                details.insert("message".into(), json!(self.to_string()));
+                details.insert("currentVersion".into(), json!(current_version));
+                details.insert("clientVersion".into(), json!(client_version));
+                details.insert("serverData".into(), (**server_data).clone());
+            }
+            ApiError::PayloadTooLarge { limit } => {
+                details.insert("limit".into(), json!(limit));
+            }
+            _ => {}
+        }
+        details
+    }
+
+    fn message(&self) -> String {
+        match self {
+            ApiError::Store(StoreError::VersionConflict { .. }) => "Version conflict".into(),
+            ApiError::Store(StoreError::ProductionNotFound { .. }) => {
+                format!("{self}. Create or download the production first.")
+            }
+            // Internal details stay in the log, not in the answer.
+            ApiError::Store(err) if self.status_code().is_server_error() => match err {
+                StoreError::Unavailable(_) | StoreError::Closed => {
+                    "The database cannot take writes right now".into()
+                }
+                _ => "Internal server error".into(),
+            },
+            other => other.to_string(),
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Store(err) => match err {
+                StoreError::InvalidField { .. }
+                | StoreError::UnknownField { .. }
+                | StoreError::MissingField { .. }
+                | StoreError::BadRequest(_)
+                | StoreError::ProductionNotFound { .. }
+                | StoreError::VersionRequired => StatusCode::BAD_REQUEST,
+                StoreError::NotFound { .. } => StatusCode::NOT_FOUND,
+                StoreError::VersionConflict { .. } | StoreError::Duplicate(_) => {
+                    StatusCode::CONFLICT
+                }
+                StoreError::Forbidden(_) => StatusCode::FORBIDDEN,
+                StoreError::Unavailable(_) | StoreError::Closed => StatusCode::SERVICE_UNAVAILABLE,
+                StoreError::Sqlite(_)
+                | StoreError::Migration(_)
+                | StoreError::Io(_)
+                | StoreError::Corrupt(_)
+                | StoreError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            },
+            ApiError::MalformedJson(_)
+            | ApiError::EmptyBody
+            | ApiError::NotAnObject
+            | ApiError::BodyRead(_)
+            | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnknownProduction(_) | ApiError::RouteNotFound => StatusCode::NOT_FOUND,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        if status.is_server_error() {
+            tracing::error!(error = %self, code = self.code(), "request failed");
+        }
+        let mut body = Map::new();
+        body.insert("error".into(), json!(self.message()));
+        body.insert("code".into(), json!(self.code()));
+        body.extend(self.details());
+        HttpResponse::build(status).json(Value::Object(body))
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

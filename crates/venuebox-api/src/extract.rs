@@ -1,0 +1,97 @@
+//! Request extractors that answer every bad input with an [`ApiError`].
+use actix_web::dev::Payload;
+use actix_web::http::header::CONTENT_LENGTH;
+use actix_web::web::BytesMut;
+use actix_web::{FromRequest, HttpRequest, web};
+use futures_util::StreamExt;
+use futures_util::future::LocalBoxFuture;
+use serde_json::{Map, Value};
+
+use crate::error::ApiError;
+
+/// Largest request body, from `server.body_limit_bytes`.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+/// A request body that must be a JSON object. The body is read with the configured limit
+/// (413 past it, checked against `Content-Length` before reading when it is sent), parsed
+/// whatever the `Content-Type` (scripts often omit it), and refused with the parser's line
+/// and column when malformed.
+pub struct JsonObject(pub Map<String, Value>);
+
+impl FromRequest for JsonObject {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let limit = req
+            .app_data::<web::Data<BodyLimit>>()
+            .map(|l| l.0)
+            .unwrap_or(1024 * 1024);
+        let declared = req
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        let mut payload = payload.take();
+        Box::pin(async move {
+            if declared.is_some_and(|length| length > limit) {
+                return Err(ApiError::PayloadTooLarge { limit });
+            }
+            let mut body = BytesMut::new();
+            while let Some(chunk) = payload.next().await {
+                let chunk = chunk.map_err(|e| ApiError::BodyRead(e.to_string()))?;
+                if body.len() + chunk.len() > limit {
+                    return Err(ApiError::PayloadTooLarge { limit });
+                }
+                body.extend_from_slice(&chunk);
+            }
+            parse_object(&body).map(JsonObject)
+        })
+    }
+}
+
+pub fn parse_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::EmptyBody);
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(ApiError::NotAnObject),
+        Err(e) => Err(ApiError::MalformedJson(format!(
+            "{} (line {}, column {})",
+            describe(&e),
+            e.line(),
+            e.column()
+        ))),
+    }
+}
+
+fn describe(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    // serde_json appends " at line X column Y"; we report the position ourselves.
+    match text.rfind(" at line ") {
+        Some(cut) => text[..cut].to_owned(),
+        None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn malformed_json_names_the_position() {
+        let err = parse_object(b"{\"name\": \"CAM 1\",}").unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("line 1"), "{text}");
+        assert!(matches!(
+            parse_object(b"  ").unwrap_err(),
+            ApiError::EmptyBody
+        ));
+        assert!(matches!(
+            parse_object(b"[1]").unwrap_err(),
+            ApiError::NotAnObject
+        ));
+    }
+}

@@ -1,0 +1,132 @@
+//! CRUD for any kind of the registry.
+//!
+//! Per-production kinds: `GET /<family>/production/:productionId`, `POST /<family>` (body
+//! carries `productionId`), `GET|PUT|DELETE /<family>/:uuid`. Global kinds (productions,
+//! formats, equipment): `GET /<family>` (`?archived=true` lists the deleted ones),
+//! `POST /<family>`, `GET|PUT|DELETE /<family>/:key`.
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use serde_json::json;
+use venuebox_store::registry::{KeyStyle, Scope};
+use venuebox_store::{Store, StoreError};
+
+use super::KindRef;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::JsonObject;
+
+pub fn family_scope(family: &str, kind: KindRef) -> actix_web::Scope {
+    let scope = web::scope(&format!("/{family}")).app_data(web::Data::new(kind));
+    // Resources (not bare routes) so a known path with the wrong method answers 405.
+    let collection = web::resource("").route(web::post().to(create));
+    let (scope, collection) = match kind.0.scope {
+        Scope::Production => (
+            scope.service(
+                web::resource("/production/{production_id}")
+                    .route(web::get().to(list_in_production)),
+            ),
+            collection,
+        ),
+        Scope::Global => (scope, collection.route(web::get().to(list_global))),
+    };
+    scope.service(collection).service(
+        web::resource("/{key}")
+            .route(web::get().to(get_one))
+            .route(web::put().to(update))
+            .route(web::delete().to(delete)),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    #[serde(default)]
+    archived: Option<String>,
+}
+
+impl ListQuery {
+    fn archived(&self) -> bool {
+        matches!(self.archived.as_deref(), Some("true" | "1"))
+    }
+}
+
+async fn list_in_production(
+    store: web::Data<Store>,
+    kind: web::Data<KindRef>,
+    production_id: web::Path<String>,
+    query: web::Query<ListQuery>,
+) -> ApiResult<HttpResponse> {
+    let production_id = production_id.into_inner();
+    let rows = store
+        .list(kind.0, Some(production_id.clone()), query.archived())
+        .await
+        .map_err(|err| match err {
+            // The list of a show that is not here: 404, not "bad request".
+            StoreError::ProductionNotFound { .. } => ApiError::UnknownProduction(production_id),
+            other => other.into(),
+        })?;
+    Ok(HttpResponse::Ok().json(rows))
+}
+
+async fn list_global(
+    store: web::Data<Store>,
+    kind: web::Data<KindRef>,
+    query: web::Query<ListQuery>,
+) -> ApiResult<HttpResponse> {
+    let rows = store.list(kind.0, None, query.archived()).await?;
+    Ok(HttpResponse::Ok().json(rows))
+}
+
+async fn get_one(
+    store: web::Data<Store>,
+    kind: web::Data<KindRef>,
+    key: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let row = store.get(kind.0, key.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(row))
+}
+
+async fn create(
+    store: web::Data<Store>,
+    kind: web::Data<KindRef>,
+    JsonObject(body): JsonObject,
+) -> ApiResult<HttpResponse> {
+    let row = store.create(kind.0, body).await?;
+    Ok(HttpResponse::Created().json(row))
+}
+
+async fn update(
+    store: web::Data<Store>,
+    kind: web::Data<KindRef>,
+    key: web::Path<String>,
+    JsonObject(body): JsonObject,
+) -> ApiResult<HttpResponse> {
+    let row = store.update(kind.0, key.into_inner(), body).await?;
+    Ok(HttpResponse::Ok().json(row))
+}
+
+/// The crew app sends `{userId, userName}` as a DELETE body; it is optional and only names
+/// who deleted, so an unreadable one is not worth refusing the delete for.
+async fn delete(
+    store: web::Data<Store>,
+    kind: web::Data<KindRef>,
+    key: web::Path<String>,
+    body: web::Bytes,
+) -> ApiResult<HttpResponse> {
+    let actor = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| {
+            v.get("lastModifiedBy")
+                .or_else(|| v.get("userId"))
+                .and_then(|u| u.as_str().map(str::to_owned))
+        });
+    let kind = kind.0;
+    let deleted = store.delete(kind, key.into_inner(), actor).await?;
+    let key_name = match kind.key {
+        KeyStyle::Uuid => "uuid",
+        KeyStyle::DisplayId => "id",
+    };
+    Ok(HttpResponse::Ok().json(json!({
+        "success": true,
+        key_name: deleted.uuid,
+        "message": format!("{} deleted", kind.label),
+    })))
+}

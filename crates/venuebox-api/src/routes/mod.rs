@@ -1,0 +1,38 @@
+//! The route table. Every kind of the registry gets its routes from [`entities`] through
+//! one loop; the handful of non-CRUD endpoints (settings lists, device-port sync, cables by
+//! port, health and server info) are in their own modules.
+//!
+//! Every route is served under `/api` and, because the crew app sometimes drops the prefix
+//! after switching servers (contract §1.1), at the root too.
+pub mod entities;
+pub mod ports;
+pub mod server;
+pub mod settings;
+
+use actix_web::web;
+use venuebox_store::registry;
+use venuebox_store::registry::Scope;
+
+/// Which kind a generic handler serves; attached to each family's scope.
+#[derive(Clone, Copy)]
+pub struct KindRef(pub &'static venuebox_store::KindDef);
+
+/// Registers the API. `prefixed` is true for the `/api` copy, false for the root aliases.
+pub fn configure(cfg: &mut web::ServiceConfig, prefixed: bool) {
+    server::configure(cfg, prefixed);
+    settings::configure(cfg);
+    ports::configure(cfg);
+    for kind in registry().all() {
+        let served = match kind.scope {
+            Scope::Production => true,
+            // Settings lists and the key/value store have list-level routes of their own.
+            Scope::Global => ["production", "format", "equipment"].contains(&kind.name),
+        };
+        if !served {
+            continue;
+        }
+        for family in kind.families() {
+            cfg.service(entities::family_scope(family, KindRef(kind)));
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! Health and server information (contract §3.1).
+use std::time::Instant;
+
+use actix_web::{HttpResponse, web};
+use serde_json::json;
+use venuebox_store::{Store, clock};
+
+/// Facts about this running server, shared by the handlers.
+#[derive(Debug, Clone)]
+pub struct ServerFacts {
+    pub started: Instant,
+    pub port: u16,
+    pub node_name: String,
+}
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+pub fn configure(cfg: &mut web::ServiceConfig, prefixed: bool) {
+    if prefixed {
+        // `/api/health`: what the app calls at start-up.
+        cfg.route("/health", web::get().to(api_health));
+    } else {
+        // `/health`: the probe the app's server switcher and scripts use; reports the database.
+        cfg.route("/health", web::get().to(health));
+    }
+    cfg.route("/server/info", web::get().to(server_info));
+}
+
+async fn health(store: web::Data<Store>, facts: web::Data<ServerFacts>) -> HttpResponse {
+    let timestamp = clock::now_iso();
+    match store.ping().await {
+        Ok(latency) => HttpResponse::Ok().json(json!({
+            "status": "healthy",
+            "timestamp": timestamp,
+            "uptime": facts.started.elapsed().as_secs_f64(),
+            "database": {
+                "connected": true,
+                "latency": format!("{:.2}ms", latency.as_secs_f64() * 1000.0),
+            },
+            "nodeId": store.node_id(),
+            "version": VERSION,
+        })),
+        Err(err) => HttpResponse::ServiceUnavailable().json(json!({
+            "status": "unhealthy",
+            "timestamp": timestamp,
+            "error": format!("database check failed: {err}"),
+            "code": "DATABASE_UNAVAILABLE",
+        })),
+    }
+}
+
+async fn api_health(store: web::Data<Store>) -> HttpResponse {
+    let timestamp = clock::now_iso();
+    match store.ping().await {
+        Ok(_) => HttpResponse::Ok().json(json!({
+            "status": "ok",
+            "timestamp": timestamp,
+            "server": "Venuebox",
+            "version": VERSION,
+        })),
+        Err(err) => HttpResponse::ServiceUnavailable().json(json!({
+            "status": "unhealthy",
+            "timestamp": timestamp,
+            "error": format!("database check failed: {err}"),
+            "code": "DATABASE_UNAVAILABLE",
+        })),
+    }
+}
+
+async fn server_info(store: web::Data<Store>, facts: web::Data<ServerFacts>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({
+        "serverName": facts.node_name,
+        "port": facts.port,
+        // Filled once the mDNS announcer (issue #6) advertises the box.
+        "addresses": [],
+        "isLANServer": false,
+        "uptime": facts.started.elapsed().as_secs_f64(),
+        "nodeId": store.node_id(),
+        "version": VERSION,
+    }))
+}

@@ -1,0 +1,144 @@
+//! `/settings`: the four ordered lists (contract §3.12) and the key/value store.
+//!
+//! List routes are registered before the key/value routes so `/settings/frame-rates` is the
+//! list and not a key. Reorder and restore-defaults share the `/{value}` path segment with
+//! deleting an entry, told apart by method, so no entry name is unusable.
+use actix_web::{HttpResponse, web};
+use serde_json::{Value, json};
+use venuebox_store::settings::{self, SETTINGS_LISTS, SettingsList};
+use venuebox_store::{Store, StoreError};
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::JsonObject;
+
+#[derive(Clone, Copy)]
+struct ListRef(&'static SettingsList);
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    for list in SETTINGS_LISTS {
+        cfg.service(
+            web::scope(&format!("/settings/{}", list.path))
+                .app_data(web::Data::new(ListRef(list)))
+                .route("", web::get().to(list_values))
+                .route("", web::post().to(add_value))
+                .service(
+                    web::resource("/{value}")
+                        .route(web::delete().to(remove_value))
+                        .route(web::put().to(reorder))
+                        .route(web::post().to(restore_defaults)),
+                ),
+        );
+    }
+    cfg.service(web::resource("/settings").route(web::get().to(kv_all)))
+        .service(
+            web::resource("/settings/{key}")
+                .route(web::get().to(kv_get))
+                .route(web::post().to(kv_put))
+                .route(web::put().to(kv_put))
+                .route(web::delete().to(kv_delete)),
+        );
+}
+
+async fn list_values(store: web::Data<Store>, list: web::Data<ListRef>) -> ApiResult<HttpResponse> {
+    let list = list.0;
+    let values = store
+        .read(move |conn| settings::active_values(conn, list))
+        .await?;
+    Ok(HttpResponse::Ok().json(values))
+}
+
+async fn add_value(
+    store: web::Data<Store>,
+    list: web::Data<ListRef>,
+    JsonObject(body): JsonObject,
+) -> ApiResult<HttpResponse> {
+    let list = list.0;
+    let row = store.write(move |tx| settings::add(tx, list, body)).await?;
+    Ok(HttpResponse::Ok().json(row))
+}
+
+async fn remove_value(
+    store: web::Data<Store>,
+    list: web::Data<ListRef>,
+    value: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let list = list.0;
+    let value = value.into_inner();
+    store
+        .write(move |tx| settings::remove(tx, list, &value))
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({"success": true})))
+}
+
+async fn reorder(
+    store: web::Data<Store>,
+    list: web::Data<ListRef>,
+    action: web::Path<String>,
+    JsonObject(mut body): JsonObject,
+) -> ApiResult<HttpResponse> {
+    if action.as_str() != "reorder" {
+        return Err(ApiError::RouteNotFound);
+    }
+    let list = list.0;
+    let order: Vec<String> = body
+        .remove(list.list_key)
+        .and_then(|v| serde_json::from_value(v).ok())
+        .ok_or_else(|| {
+            StoreError::invalid(
+                list.list_key,
+                format!("Field \"{}\" must be an array of strings", list.list_key),
+            )
+        })?;
+    store
+        .write(move |tx| settings::reorder(tx, list, &order))
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({"success": true})))
+}
+
+async fn restore_defaults(
+    store: web::Data<Store>,
+    list: web::Data<ListRef>,
+    action: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    if action.as_str() != "restore-defaults" {
+        return Err(ApiError::RouteNotFound);
+    }
+    let list = list.0;
+    let values = store
+        .write(move |tx| settings::restore_defaults(tx, list))
+        .await?;
+    Ok(HttpResponse::Ok().json(values))
+}
+
+async fn kv_all(store: web::Data<Store>) -> ApiResult<HttpResponse> {
+    let map = store.read(settings::kv_all).await?;
+    Ok(HttpResponse::Ok().json(Value::Object(map)))
+}
+
+async fn kv_get(store: web::Data<Store>, key: web::Path<String>) -> ApiResult<HttpResponse> {
+    let key = key.into_inner();
+    let map = store.read(settings::kv_all).await?;
+    match map.get(&key) {
+        Some(value) => Ok(HttpResponse::Ok().json(value)),
+        None => Err(StoreError::NotFound { label: "Setting" }.into()),
+    }
+}
+
+async fn kv_put(
+    store: web::Data<Store>,
+    key: web::Path<String>,
+    JsonObject(body): JsonObject,
+) -> ApiResult<HttpResponse> {
+    let key = key.into_inner();
+    let row = store
+        .write(move |tx| settings::kv_put(tx, &key, body))
+        .await?;
+    Ok(HttpResponse::Ok().json(row))
+}
+
+async fn kv_delete(store: web::Data<Store>, key: web::Path<String>) -> ApiResult<HttpResponse> {
+    let uuid = settings::kv_uuid(&key.into_inner());
+    let kind = venuebox_store::registry().kind("setting");
+    store.delete(kind, uuid, None).await?;
+    Ok(HttpResponse::Ok().json(json!({"success": true})))
+}

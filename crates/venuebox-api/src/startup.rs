@@ -1,0 +1,212 @@
+//! Building and running the server. [`create_app`] is shared by `main` and the tests;
+//! [`Application::build`] binds the listener first, so tests ask for port 0 and learn the
+//! real one.
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_cors::Cors;
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{Server, ServerHandle, ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
+use actix_web::{App, HttpResponse, HttpServer, web};
+use serde_json::json;
+use tracing_actix_web::TracingLogger;
+use venuebox_store::{Store, StoreOptions};
+
+use crate::config::{AuthMode, Config};
+use crate::error::ApiError;
+use crate::extract::BodyLimit;
+use crate::routes::{self, server::ServerFacts};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot open the database in {dir}: {source}")]
+    Store {
+        dir: String,
+        source: venuebox_store::StoreError,
+    },
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        address: String,
+        source: std::io::Error,
+    },
+}
+
+/// Everything the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub config: Arc<Config>,
+    pub facts: ServerFacts,
+}
+
+/// The whole HTTP application: middleware, the `/api` routes, their root aliases, and JSON
+/// answers for everything that is not found or not allowed.
+pub fn create_app(
+    state: AppState,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let body_limit = state.config.server.body_limit_bytes;
+    App::new()
+        .app_data(web::Data::new(state.store.clone()))
+        .app_data(web::Data::new(state.facts.clone()))
+        .app_data(web::Data::new(BodyLimit(body_limit)))
+        // Bodies are read by our extractor; this only keeps actix from refusing first.
+        .app_data(web::PayloadConfig::new(body_limit.saturating_add(1)))
+        .app_data(
+            web::PathConfig::default().error_handler(|err, _| {
+                ApiError::BadRequest(format!("Invalid path: {err}")).into()
+            }),
+        )
+        .app_data(web::QueryConfig::default().error_handler(|err, _| {
+            ApiError::BadRequest(format!("Invalid query string: {err}")).into()
+        }))
+        .wrap(ErrorHandlers::new().default_handler(json_error_body))
+        // Permissive CORS like the old server (contract §1.3); crew credentials and an
+        // origin allow-list arrive with authentication (issue #7).
+        .wrap(
+            Cors::default()
+                .allow_any_origin()
+                .allow_any_method()
+                .allow_any_header()
+                .max_age(3600),
+        )
+        .wrap(TracingLogger::default())
+        .service(web::scope("/api").configure(|cfg| routes::configure(cfg, true)))
+        .configure(|cfg| routes::configure(cfg, false))
+        .default_service(web::to(|| async {
+            Err::<HttpResponse, _>(ApiError::RouteNotFound)
+        }))
+}
+
+/// Gives any error answer that is not JSON yet (actix's own 405, 400 on a broken request
+/// line…) a JSON body, so a client never has to parse anything else.
+fn json_error_body<B: MessageBody + 'static>(
+    res: ServiceResponse<B>,
+) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let status = res.status();
+    let code = match status.as_u16() {
+        405 => "METHOD_NOT_ALLOWED",
+        404 => "ROUTE_NOT_FOUND",
+        413 => "PAYLOAD_TOO_LARGE",
+        s if s >= 500 => "INTERNAL",
+        _ => "BAD_REQUEST",
+    };
+    let message = status.canonical_reason().unwrap_or("Error");
+    let (req, _) = res.into_parts();
+    let mut response = HttpResponse::build(status).json(json!({"error": message, "code": code}));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    let response: HttpResponse<BoxBody> = response;
+    Ok(ErrorHandlerResponse::Response(
+        ServiceResponse::new(req, response).map_into_right_body(),
+    ))
+}
+
+/// A bound, ready-to-run server.
+pub struct Application {
+    port: u16,
+    server: Server,
+    store: Store,
+}
+
+impl Application {
+    /// Opens the store (migrating and seeding it), binds the listener and builds the server.
+    pub async fn build(config: Config) -> Result<Application, StartupError> {
+        let data_dir = config.storage.data_dir.clone();
+        let readers = config.storage.readers;
+        let store = tokio::task::spawn_blocking(move || {
+            Store::open(&data_dir, StoreOptions { readers })
+                .map_err(|source| (data_dir.display().to_string(), source))
+        })
+        .await
+        .expect("opening the store does not panic")
+        .map_err(|(dir, source)| StartupError::Store { dir, source })?;
+
+        let address = config.server.listen;
+        let listener = TcpListener::bind(address).map_err(|source| StartupError::Bind {
+            address: address.to_string(),
+            source,
+        })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind {
+                address: address.to_string(),
+                source,
+            })?
+            .port();
+        if config.auth.mode == AuthMode::Open {
+            tracing::warn!(
+                "auth.mode = \"open\": anyone on this network can read and change show data"
+            );
+        }
+        let state = AppState {
+            store: store.clone(),
+            facts: ServerFacts {
+                started: Instant::now(),
+                port,
+                node_name: config.node.name.clone(),
+            },
+            config: Arc::new(config.clone()),
+        };
+        let mut server = HttpServer::new(move || create_app(state.clone()))
+            .listen(listener)
+            .map_err(|source| StartupError::Bind {
+                address: address.to_string(),
+                source,
+            })?
+            // In-flight requests get this long to finish on SIGTERM before workers stop.
+            .shutdown_timeout(10);
+        if config.server.workers > 0 {
+            server = server.workers(config.server.workers);
+        }
+        Ok(Application {
+            port,
+            server: server.run(),
+            store,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Stops the server (gracefully) from elsewhere, e.g. a test.
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGINT/SIGTERM or [`ServerHandle::stop`]; then lets in-flight requests
+    /// finish, commits every queued write and stops the writer.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let served = self.server.await;
+        let store = self.store;
+        tokio::task::spawn_blocking(move || store.close())
+            .await
+            .expect("closing the store does not panic");
+        served
+    }
+}

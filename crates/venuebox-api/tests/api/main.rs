@@ -1,0 +1,8 @@
+//! Integration tests of the API crate: a real server on port 0 over a real SQLite file.
+mod bad_input;
+mod durability;
+mod families;
+mod global;
+mod helpers;
+mod productions;
+mod quirks;

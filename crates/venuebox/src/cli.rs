@@ -1,0 +1,88 @@
+//! Command-line interface.
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use venuebox_api::config::{AuthMode, Overrides};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "venuebox",
+    version,
+    about = "Offline-first server for live-event video crews"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the box: the API, realtime updates and the admin page.
+    Serve(ServeArgs),
+    /// Apply database migrations (and first-start seeding), then exit.
+    Migrate(CommonArgs),
+    /// Print configuration.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigAction {
+    /// Print the documented default configuration file.
+    Example,
+    /// Print the configuration in effect (file, environment and flags applied).
+    Show(CommonArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CommonArgs {
+    /// Configuration file (default: config/venuebox.toml if it exists).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Folder for the database (default ./data).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Address to listen on (default 0.0.0.0:3010).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Do not announce the box on the LAN.
+    #[arg(long)]
+    pub no_mdns: bool,
+    /// Authentication mode.
+    #[arg(long, value_enum)]
+    pub auth_mode: Option<AuthModeArg>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum AuthModeArg {
+    Open,
+}
+
+impl CommonArgs {
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            data_dir: self.data_dir.clone(),
+            ..Overrides::default()
+        }
+    }
+}
+
+impl ServeArgs {
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            listen: self.listen,
+            no_mdns: self.no_mdns,
+            auth_mode: self.auth_mode.map(|AuthModeArg::Open| AuthMode::Open),
+            ..self.common.overrides()
+        }
+    }
+}
