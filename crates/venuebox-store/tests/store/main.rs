@@ -1,0 +1,132 @@
+//! The store on a real SQLite file: durability settings, the group-commit writer's
+//! isolation of refused writes, and change events.
+use serde_json::{Map, Value, json};
+use venuebox_store::{Operation, Store, StoreError, StoreOptions, registry};
+
+fn body(value: Value) -> Map<String, Value> {
+    value.as_object().unwrap().clone()
+}
+
+fn open() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    (dir, store)
+}
+
+#[tokio::test]
+async fn the_writer_fsyncs_every_commit_in_wal_mode() {
+    let (_dir, store) = open();
+    let (mode, synchronous) = store
+        .write(|tx| {
+            let conn = tx.conn();
+            let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+            let sync: i64 = conn.query_row("PRAGMA synchronous", [], |r| r.get(0))?;
+            Ok((mode, sync))
+        })
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
+    assert_eq!(synchronous, 2, "synchronous=FULL");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_write_in_a_batch_rolls_back_alone() {
+    let (_dir, store) = open();
+    let productions = registry().kind("production");
+    let checklist = registry().kind("checklist-item");
+    store
+        .create(productions, body(json!({"id": "p", "name": "Show"})))
+        .await
+        .unwrap();
+    let mut events = store.subscribe();
+    // Many writes at once so they share commits; every third one is refused half-way
+    // (after its insert ran) and must leave nothing behind.
+    let writes = (0..60).map(|n| {
+        let store = store.clone();
+        async move {
+            store
+                .write(move |tx| {
+                    let decoded = venuebox_store::codec::decode_body(
+                        checklist,
+                        body(json!({"productionId": "p", "title": format!("item {n}")})),
+                    )?;
+                    venuebox_store::entities::create(tx, checklist, decoded, Default::default())?;
+                    if n % 3 == 0 {
+                        return Err(StoreError::BadRequest(format!("refused {n}")));
+                    }
+                    Ok(n)
+                })
+                .await
+        }
+    });
+    // join_all polls them together: every write is queued before any answer is awaited.
+    let results = futures_util::future::join_all(writes).await;
+    let accepted = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(accepted, 40);
+    let rows = store
+        .list(checklist, Some("p".into()), false)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 40);
+    assert!(rows.iter().all(|r| {
+        let n: usize = r["title"].as_str().unwrap()[5..].parse().unwrap();
+        n % 3 != 0
+    }));
+    let mut created = 0;
+    while let Ok(event) = events.try_recv() {
+        assert_eq!(event.operation, Operation::Created);
+        created += 1;
+    }
+    assert_eq!(created, 40, "events only for committed writes");
+    let stats = store.writer_stats();
+    let commits = stats.commits.load(std::sync::atomic::Ordering::Relaxed);
+    let writes = stats.writes.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(commits <= writes);
+}
+
+#[tokio::test]
+async fn a_closed_store_refuses_writes_but_still_reads() {
+    let (_dir, store) = open();
+    let productions = registry().kind("production");
+    store
+        .create(productions, body(json!({"id": "p", "name": "Show"})))
+        .await
+        .unwrap();
+    let closer = store.clone();
+    tokio::task::spawn_blocking(move || closer.close())
+        .await
+        .unwrap();
+    let refused = store
+        .create(productions, body(json!({"name": "Late"})))
+        .await;
+    assert!(matches!(refused, Err(StoreError::Closed)), "{refused:?}");
+    assert_eq!(store.list(productions, None, false).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn reopening_keeps_the_node_id_and_does_not_reseed() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let node = first.node_id().to_owned();
+    let equipment = registry().kind("equipment");
+    let count = first.list(equipment, None, false).await.unwrap().len();
+    first.close();
+    drop(first);
+    let second = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    assert_eq!(second.node_id(), node);
+    assert_eq!(
+        second.list(equipment, None, false).await.unwrap().len(),
+        count
+    );
+    // Seeded rows carry the same uuid on every node.
+    let other_dir = tempfile::tempdir().unwrap();
+    let other = Store::open(other_dir.path(), StoreOptions::default()).unwrap();
+    assert_ne!(other.node_id(), node);
+    let mine = second.list(equipment, None, false).await.unwrap();
+    let theirs = other.list(equipment, None, false).await.unwrap();
+    assert_eq!(mine[0]["uuid"], theirs[0]["uuid"]);
+    assert_eq!(
+        mine[0]["equipment_io_ports"][0]["uuid"],
+        theirs[0]["equipment_io_ports"][0]["uuid"]
+    );
+}
