@@ -51,7 +51,7 @@ async fn a_refused_write_in_a_batch_rolls_back_alone() {
                         body(json!({"productionId": "p", "title": format!("item {n}")})),
                     )?;
                     venuebox_store::entities::create(tx, checklist, decoded, Default::default())?;
-                    if n % 3 == 0 {
+                    if n.is_multiple_of(3) {
                         return Err(StoreError::BadRequest(format!("refused {n}")));
                     }
                     Ok(n)
@@ -70,7 +70,7 @@ async fn a_refused_write_in_a_batch_rolls_back_alone() {
     assert_eq!(rows.len(), 40);
     assert!(rows.iter().all(|r| {
         let n: usize = r["title"].as_str().unwrap()[5..].parse().unwrap();
-        n % 3 != 0
+        !n.is_multiple_of(3)
     }));
     let mut created = 0;
     while let Ok(event) = events.try_recv() {
