@@ -41,7 +41,7 @@ async fn a_refused_write_in_a_batch_rolls_back_alone() {
     let mut events = store.subscribe();
     // Many writes at once so they share commits; every third one is refused half-way
     // (after its insert ran) and must leave nothing behind.
-    let writes = (0..60).map(|n| {
+    let writes = (0..60usize).map(|n| {
         let store = store.clone();
         async move {
             store
