@@ -522,6 +522,11 @@ pub fn delete(
                 // Deleting a show removes everything that belongs to it (contract §2.4).
                 conn.prepare_cached("DELETE FROM entities WHERE production_id = ?1")?
                     .execute([&existing.uuid])?;
+                conn.prepare_cached(
+                    "DELETE FROM meta WHERE key LIKE 'display_seq' || char(31) || '%' \
+                     AND substr(key, -length(?1) - 1) = char(31) || ?1",
+                )?
+                .execute([&existing.uuid])?;
             }
             conn.prepare_cached("DELETE FROM entities WHERE uuid = ?1")?
                 .execute([&existing.uuid])?;
@@ -564,15 +569,36 @@ fn refuse_protected(kind: &KindDef, entity: &Entity, verb: &str) -> Result<()> {
     }
 }
 
+/// The next `<PREFIX> <n>` for a kind in a production. The counter lives in `meta` so a
+/// create costs one row update, not a count of the whole production; it starts from the
+/// rows already there the first time a kind needs one.
 fn generate_display_id(
     conn: &Connection,
     kind: &KindDef,
     production_id: Option<&str>,
 ) -> Result<String> {
-    let count: i64 = conn
-        .prepare_cached("SELECT count(*) FROM entities WHERE kind = ?1 AND production_id IS ?2")?
-        .query_row(params![kind.name, production_id], |row| row.get(0))?;
-    Ok(format!("{} {}", kind.display_prefix, count + 1))
+    let counter = format!("display_seq\u{1f}{}\u{1f}{}", kind.name, production_id.unwrap_or(""));
+    let current: Option<i64> = conn
+        .prepare_cached("SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?1")?
+        .query_row([&counter], |row| row.get(0))
+        .optional()?;
+    let next = match current {
+        Some(n) => n + 1,
+        None => {
+            let existing: i64 = conn
+                .prepare_cached(
+                    "SELECT count(*) FROM entities WHERE kind = ?1 AND production_id IS ?2",
+                )?
+                .query_row(params![kind.name, production_id], |row| row.get(0))?;
+            existing + 1
+        }
+    };
+    conn.prepare_cached(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) \
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    )?
+    .execute(params![counter, next.to_string()])?;
+    Ok(format!("{} {}", kind.display_prefix, next))
 }
 
 fn check_required(kind: &KindDef, doc: &Map<String, Value>) -> Result<()> {

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Benchmarks (figures, not pass/fail): API write and read throughput over loopback.
+# Usage: scripts/bench.sh [seconds-per-level]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+ensure_build_deps
+say "API throughput (release build, server and client on this machine, mDNS off)"
+cargo run --release --locked -q -p venuebox-api --example bench_api -- "${1:-5}"

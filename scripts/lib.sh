@@ -1,0 +1,37 @@
+# Shared set-up for the scripts: install what is missing, never assume it is there.
+# shellcheck shell=bash
+
+say() { printf '==> %s\n' "$*" >&2; }
+
+# Installs Debian packages that are not installed yet (as root, or with sudo).
+ensure_apt_packages() {
+    local missing=()
+    for pkg in "$@"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    say "installing Debian packages: ${missing[*]}"
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# The Rust toolchain comes from rustup (Debian's packaged Rust is too old for edition 2024).
+require_rust() {
+    if ! command -v cargo >/dev/null 2>&1; then
+        [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
+    fi
+    if ! command -v cargo >/dev/null 2>&1; then
+        say "Rust is not installed. Install it with rustup (https://rustup.rs):"
+        say "  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y"
+        say "then open a new shell and run this script again."
+        exit 1
+    fi
+}
+
+# Build dependencies: a C compiler for the bundled SQLite.
+ensure_build_deps() {
+    command -v dpkg-query >/dev/null 2>&1 && ensure_apt_packages gcc libc6-dev
+    require_rust
+}

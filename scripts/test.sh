@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs every test of the project. Installs or starts whatever the tests need and assumes
+# nothing was left running. Every server a test starts listens on loopback only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+ensure_build_deps
+command -v dpkg-query >/dev/null 2>&1 && ensure_apt_packages curl jq
+
+say "formatting"
+cargo fmt --all --check
+say "lints"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+say "unit and integration tests"
+cargo test --workspace --locked
+say "protocol smoke test with curl against the real binary"
+tests/smoke/curl.sh target/debug/venuebox
+say "all tests passed"

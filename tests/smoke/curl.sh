@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# The crew app's start-up requests, sent by curl to the real `venuebox` binary on a
+# loopback port, at /api and at the root. Usage: tests/smoke/curl.sh path/to/venuebox
+set -euo pipefail
+bin=${1:?usage: $0 path/to/venuebox}
+data=$(mktemp -d)
+log="$data/server.log"
+passed=0
+failed=0
+cleanup() {
+    [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+    rm -rf "$data"
+}
+trap cleanup EXIT
+
+"$bin" serve --listen 127.0.0.1:0 --no-mdns --data-dir "$data/db" 2>"$log" &
+pid=$!
+for _ in $(seq 1 100); do
+    base=$(grep -o 'serving on http://127\.0\.0\.1:[0-9]*' "$log" | head -1 | sed 's/serving on //') || true
+    [ -n "$base" ] && break
+    sleep 0.1
+done
+[ -n "${base:-}" ] || { echo "server did not start"; cat "$log"; exit 1; }
+
+# check NAME EXPECTED_STATUS JQ_FILTER curl-args...: the filter must print "true".
+check() {
+    local name=$1 want=$2 filter=$3
+    shift 3
+    local body status
+    body=$(mktemp)
+    status=$(curl -sS -o "$body" -w '%{http_code}' "$@")
+    if [ "$status" = "$want" ] && [ "$(jq -r "$filter" "$body")" = "true" ]; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+        echo "FAILED: $name: status $status (want $want): $(head -c 300 "$body")"
+    fi
+    rm -f "$body"
+}
+
+json=(-H 'Content-Type: application/json')
+for prefix in /api ""; do
+    check "$prefix/equipment" 200 'length == 257' "$base$prefix/equipment"
+    check "$prefix/settings/connector-types" 200 'length == 24' "$base$prefix/settings/connector-types"
+    check "$prefix/settings/source-types" 200 'length == 8' "$base$prefix/settings/source-types"
+    check "$prefix/settings/frame-rates" 200 '.[0] == "60"' "$base$prefix/settings/frame-rates"
+    check "$prefix/settings/resolutions" 200 'length == 9' "$base$prefix/settings/resolutions"
+    check "$prefix/formats" 200 'length == 37' "$base$prefix/formats"
+    check "$prefix/productions" 200 'type == "array"' "$base$prefix/productions"
+    check "$prefix/settings" 200 'type == "object"' "$base$prefix/settings"
+    id="smoke$(echo "$prefix" | tr -d /)"
+    check "$prefix create show" 201 ".id == \"$id\" and .name == \"Smoke\"" "${json[@]}" -X POST \
+        -d "{\"id\":\"$id\",\"name\":\"Smoke\",\"client\":\"C\",\"loadIn\":\"2026-03-15\",\"status\":\"PLANNING\"}" \
+        "$base$prefix/productions"
+    check "$prefix checklist item" 201 '.uuid != null and .completedAt == null' "${json[@]}" -X POST \
+        -d "{\"id\":\"chk-1\",\"productionId\":\"$id\",\"title\":\"Patch\",\"category\":\"SOURCES\",\"completed\":false}" \
+        "$base$prefix/checklist-items"
+    for family in checklist-items sources sends cameras ccus media-servers; do
+        check "$prefix open show: $family" 200 'type == "array"' "$base$prefix/$family/production/$id"
+    done
+    check "$prefix stale version" 409 '.code == "VERSION_CONFLICT"' "${json[@]}" -X PUT \
+        -d '{"name":"x","version":9}' "$base$prefix/productions/$id"
+    check "$prefix malformed JSON" 400 '.code == "MALFORMED_JSON"' "${json[@]}" -X POST -d '{"name":' "$base$prefix/sends"
+    # CORS preflight of a JSON PUT from the app's dev origin (contract §1.3).
+    if curl -sS -o /dev/null -D - -X OPTIONS -H 'Origin: http://localhost:3011' \
+        -H 'Access-Control-Request-Method: PUT' -H 'Access-Control-Request-Headers: content-type' \
+        "$base$prefix/sources/x" | grep -qi '^access-control-allow-origin: http://localhost:3011'; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+        echo "FAILED: $prefix preflight"
+    fi
+done
+check "/health" 200 '.status == "healthy" and .database.connected' "$base/health"
+check "/api/health" 200 '.status == "ok"' "$base/api/health"
+check "unknown route" 404 '.error == "Route not found"' "$base/api/nothing-here"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
