@@ -24,7 +24,10 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 
 #[actix_web::main]
 async fn main() {
-    let seconds: u64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(5);
+    let seconds: u64 = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
     let dir = tempfile::tempdir().expect("temporary folder");
     let mut config = Config::for_tests(dir.path());
     config.server.workers = 2;
@@ -49,7 +52,10 @@ async fn main() {
     let production = production["id"].as_str().unwrap().to_owned();
 
     println!("writes: POST /api/checklist-items, {seconds} s per level, every answer after fsync");
-    println!("{:>11} {:>9} {:>10} {:>9} {:>9} {:>14}", "concurrency", "writes", "writes/s", "p50 ms", "p99 ms", "writes/commit");
+    println!(
+        "{:>11} {:>9} {:>10} {:>9} {:>9} {:>14}",
+        "concurrency", "writes", "writes/s", "p50 ms", "p99 ms", "writes/commit"
+    );
     for concurrency in [1usize, 10, 50] {
         let commits_before = store.writer_stats().commits.load(Ordering::Relaxed);
         let writes_before = store.writer_stats().writes.load(Ordering::Relaxed);
@@ -112,8 +118,10 @@ async fn main() {
     for n in 0..100 {
         client
             .post(format!("{base}/api/sources"))
-            .json(&json!({"productionId": show, "type": "LAPTOP", "name": format!("SRC {n}"),
-                          "outputs": [{"connector": "HDMI"}, {"connector": "SDI"}]}))
+            .json(
+                &json!({"productionId": show, "type": "LAPTOP", "name": format!("SRC {n}"),
+                          "outputs": [{"connector": "HDMI"}, {"connector": "SDI"}]}),
+            )
             .send()
             .await
             .unwrap();
@@ -128,7 +136,14 @@ async fn main() {
                 let mut latencies = Vec::new();
                 while Instant::now() < deadline {
                     let sent = Instant::now();
-                    let body = client.get(&url).send().await.unwrap().bytes().await.unwrap();
+                    let body = client
+                        .get(&url)
+                        .send()
+                        .await
+                        .unwrap()
+                        .bytes()
+                        .await
+                        .unwrap();
                     assert!(body.len() > 1000);
                     latencies.push(sent.elapsed());
                 }

@@ -577,7 +577,11 @@ fn generate_display_id(
     kind: &KindDef,
     production_id: Option<&str>,
 ) -> Result<String> {
-    let counter = format!("display_seq\u{1f}{}\u{1f}{}", kind.name, production_id.unwrap_or(""));
+    let counter = format!(
+        "display_seq\u{1f}{}\u{1f}{}",
+        kind.name,
+        production_id.unwrap_or("")
+    );
     let current: Option<i64> = conn
         .prepare_cached("SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?1")?
         .query_row([&counter], |row| row.get(0))
