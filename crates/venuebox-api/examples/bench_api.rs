@@ -22,6 +22,19 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[index].as_secs_f64() * 1000.0
 }
 
+async fn create_production(client: &reqwest::Client, base: &str, name: &str) -> String {
+    let created: serde_json::Value = client
+        .post(format!("{base}/api/productions"))
+        .json(&json!({"name": name}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    created["id"].as_str().unwrap().to_owned()
+}
+
 #[actix_web::main]
 async fn main() {
     let seconds: u64 = std::env::args()
@@ -40,16 +53,7 @@ async fn main() {
         .pool_max_idle_per_host(256)
         .build()
         .unwrap();
-    let production: serde_json::Value = client
-        .post(format!("{base}/api/productions"))
-        .json(&json!({"name": "Bench"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let production = production["id"].as_str().unwrap().to_owned();
+    let production = create_production(&client, &base, "Bench").await;
 
     println!("writes: POST /api/checklist-items, {seconds} s per level, every answer after fsync");
     println!(
@@ -105,16 +109,7 @@ async fn main() {
         );
     }
 
-    let show: serde_json::Value = client
-        .post(format!("{base}/api/productions"))
-        .json(&json!({"name": "Read bench"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let show = show["id"].as_str().unwrap().to_owned();
+    let show = create_production(&client, &base, "Read bench").await;
     for n in 0..100 {
         client
             .post(format!("{base}/api/sources"))

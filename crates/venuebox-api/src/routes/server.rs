@@ -27,11 +27,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, prefixed: bool) {
 }
 
 async fn health(store: web::Data<Store>, facts: web::Data<ServerFacts>) -> HttpResponse {
-    let timestamp = clock::now_iso();
     match store.ping().await {
         Ok(latency) => HttpResponse::Ok().json(json!({
             "status": "healthy",
-            "timestamp": timestamp,
+            "timestamp": clock::now_iso(),
             "uptime": facts.started.elapsed().as_secs_f64(),
             "database": {
                 "connected": true,
@@ -40,31 +39,30 @@ async fn health(store: web::Data<Store>, facts: web::Data<ServerFacts>) -> HttpR
             "nodeId": store.node_id(),
             "version": VERSION,
         })),
-        Err(err) => HttpResponse::ServiceUnavailable().json(json!({
-            "status": "unhealthy",
-            "timestamp": timestamp,
-            "error": format!("database check failed: {err}"),
-            "code": "DATABASE_UNAVAILABLE",
-        })),
+        Err(err) => unhealthy(err),
     }
 }
 
 async fn api_health(store: web::Data<Store>) -> HttpResponse {
-    let timestamp = clock::now_iso();
     match store.ping().await {
         Ok(_) => HttpResponse::Ok().json(json!({
             "status": "ok",
-            "timestamp": timestamp,
+            "timestamp": clock::now_iso(),
             "server": "Venuebox",
             "version": VERSION,
         })),
-        Err(err) => HttpResponse::ServiceUnavailable().json(json!({
-            "status": "unhealthy",
-            "timestamp": timestamp,
-            "error": format!("database check failed: {err}"),
-            "code": "DATABASE_UNAVAILABLE",
-        })),
+        Err(err) => unhealthy(err),
     }
+}
+
+/// 503 when the database does not answer (contract §3.1).
+fn unhealthy(err: venuebox_store::StoreError) -> HttpResponse {
+    HttpResponse::ServiceUnavailable().json(json!({
+        "status": "unhealthy",
+        "timestamp": clock::now_iso(),
+        "error": format!("database check failed: {err}"),
+        "code": "DATABASE_UNAVAILABLE",
+    }))
 }
 
 async fn server_info(store: web::Data<Store>, facts: web::Data<ServerFacts>) -> HttpResponse {
