@@ -7,3 +7,8 @@ cd "$(dirname "$0")/.."
 ensure_build_deps
 say "API throughput (release build, server and client on this machine, mDNS off)"
 cargo run --release --locked -q -p venuebox-api --example bench_api -- "${1:-5}"
+say "realtime delivery latency (100 socket.io-client connections, release build)"
+ensure_node
+cargo build --release --locked -q -p venuebox
+npm ci --prefix tests/node --no-audit --no-fund --loglevel=error
+(cd tests/node && VENUEBOX_BIN="$PWD/../../target/release/venuebox" node bench-latency.mjs 100 50)

@@ -35,3 +35,10 @@ ensure_build_deps() {
     command -v dpkg-query >/dev/null 2>&1 && ensure_apt_packages gcc libc6-dev
     require_rust
 }
+
+# Node.js and npm for the protocol tests (socket.io-client), from Debian when missing.
+ensure_node() {
+    if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+        ensure_apt_packages nodejs npm
+    fi
+}

@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 ensure_build_deps
 command -v dpkg-query >/dev/null 2>&1 && ensure_apt_packages curl jq
+ensure_node
 
 say "formatting"
 cargo fmt --all --check
@@ -15,4 +16,7 @@ say "unit and integration tests"
 cargo test --workspace --locked
 say "protocol smoke test with curl against the real binary"
 tests/smoke/curl.sh target/debug/venuebox
+say "realtime protocol tests with socket.io-client against the real binary"
+npm ci --prefix tests/node --no-audit --no-fund --loglevel=error
+(cd tests/node && VENUEBOX_BIN="$PWD/../../target/debug/venuebox" node --test --test-concurrency=1)
 say "all tests passed"

@@ -157,6 +157,6 @@ async fn main() {
         percentile(&latencies, 0.5),
         percentile(&latencies, 0.99)
     );
-    handle.stop(true).await;
+    handle.stop().await;
     served.await.unwrap().unwrap();
 }

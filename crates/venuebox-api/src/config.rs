@@ -28,6 +28,7 @@ pub struct Config {
     pub storage: StorageConfig,
     pub node: NodeConfig,
     pub mdns: MdnsConfig,
+    pub realtime: venuebox_realtime::RealtimeSettings,
     pub auth: AuthConfig,
 }
 

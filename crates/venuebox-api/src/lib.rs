@@ -12,4 +12,4 @@ pub mod startup;
 
 pub use config::Config;
 pub use error::ApiError;
-pub use startup::{AppState, Application, StartupError, create_app};
+pub use startup::{AppState, Application, StartupError, StopHandle, create_app};

@@ -12,7 +12,9 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
 use actix_web::{App, HttpResponse, HttpServer, web};
 use serde_json::json;
+use tokio::signal::unix::{SignalKind, signal};
 use tracing_actix_web::TracingLogger;
+use venuebox_realtime::Realtime;
 use venuebox_store::{Store, StoreOptions};
 
 use crate::config::{AuthMode, Config};
@@ -38,6 +40,7 @@ pub enum StartupError {
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
+    pub realtime: Realtime,
     pub config: Arc<Config>,
     pub facts: ServerFacts,
 }
@@ -59,6 +62,7 @@ pub fn create_app(
     App::new()
         .app_data(web::Data::new(state.store.clone()))
         .app_data(web::Data::new(state.facts.clone()))
+        .app_data(web::Data::new(state.realtime.clone()))
         .app_data(web::Data::new(BodyLimit(body_limit)))
         // Bodies are read by our extractor; this only keeps actix from refusing first.
         .app_data(web::PayloadConfig::new(body_limit.saturating_add(1)))
@@ -81,6 +85,7 @@ pub fn create_app(
                 .max_age(3600),
         )
         .wrap(TracingLogger::default())
+        .configure(venuebox_realtime::configure)
         .service(web::scope("/api").configure(|cfg| routes::configure(cfg, true)))
         .configure(|cfg| routes::configure(cfg, false))
         .default_service(web::to(|| async {
@@ -127,6 +132,23 @@ pub struct Application {
     port: u16,
     server: Server,
     store: Store,
+    realtime: Realtime,
+}
+
+/// Stops a running [`Application`] from elsewhere (a signal handler, a test).
+#[derive(Clone)]
+pub struct StopHandle {
+    server: ServerHandle,
+    realtime: Realtime,
+}
+
+impl StopHandle {
+    /// Closes every realtime connection (clients reconnect to the next server), then stops
+    /// the HTTP server gracefully: in-flight requests finish.
+    pub async fn stop(&self) {
+        self.realtime.hub.close_all();
+        self.server.stop(true).await;
+    }
 }
 
 impl Application {
@@ -159,8 +181,11 @@ impl Application {
                 "auth.mode = \"open\": anyone on this network can read and change show data"
             );
         }
+        let realtime = Realtime::new(config.realtime);
+        realtime.start(&store);
         let state = AppState {
             store: store.clone(),
+            realtime: realtime.clone(),
             facts: ServerFacts {
                 started: Instant::now(),
                 port,
@@ -174,8 +199,10 @@ impl Application {
                 address: address.to_string(),
                 source,
             })?
-            // In-flight requests get this long to finish on SIGTERM before workers stop.
-            .shutdown_timeout(10);
+            // In-flight requests get this long to finish on stop before workers end.
+            .shutdown_timeout(10)
+            // Signals are handled by `run_until_stopped`, which closes sockets first.
+            .disable_signals();
         if config.server.workers > 0 {
             server = server.workers(config.server.workers);
         }
@@ -183,6 +210,7 @@ impl Application {
             port,
             server: server.run(),
             store,
+            realtime,
         })
     }
 
@@ -194,19 +222,47 @@ impl Application {
         &self.store
     }
 
-    /// Stops the server (gracefully) from elsewhere, e.g. a test.
-    pub fn handle(&self) -> ServerHandle {
-        self.server.handle()
+    pub fn realtime(&self) -> &Realtime {
+        &self.realtime
     }
 
-    /// Serves until SIGINT/SIGTERM or [`ServerHandle::stop`]; then lets in-flight requests
+    pub fn handle(&self) -> StopHandle {
+        StopHandle {
+            server: self.server.handle(),
+            realtime: self.realtime.clone(),
+        }
+    }
+
+    /// Serves until SIGINT/SIGTERM or [`StopHandle::stop`]; then lets in-flight requests
     /// finish, commits every queued write and stops the writer.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let stopper = self.handle();
+        let signals = tokio::spawn(async move {
+            shutdown_signal().await;
+            tracing::info!("stopping: finishing in-flight requests");
+            stopper.stop().await;
+        });
         let served = self.server.await;
+        signals.abort();
         let store = self.store;
         tokio::task::spawn_blocking(move || store.close())
             .await
             .expect("closing the store does not panic");
         served
+    }
+}
+
+/// SIGINT (Ctrl-C) or SIGTERM (systemd).
+async fn shutdown_signal() {
+    let (Ok(mut interrupt), Ok(mut terminate)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        tracing::error!("cannot listen for shutdown signals");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = interrupt.recv() => {}
+        _ = terminate.recv() => {}
     }
 }

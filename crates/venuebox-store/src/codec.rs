@@ -15,8 +15,6 @@ use crate::registry::{ChildList, FieldDef, FieldType, KeyStyle, KindDef, Scope, 
 /// Keys the crew app sends with writes that are not row data (contract §1.2), and keys the
 /// server owns that a client may echo back from a response.
 const IGNORED_KEYS: &[&str] = &[
-    "userName",
-    "user_name",
     "metadata",
     "fieldVersions",
     "field_versions",
@@ -38,6 +36,8 @@ pub struct Decoded {
     pub production_id: Option<String>,
     /// `lastModifiedBy`, else `userId`.
     pub actor: Option<String>,
+    /// `userName`, for realtime payloads.
+    pub actor_name: Option<String>,
     /// `isDeleted` as sent (`false` restores a soft-deleted row).
     pub is_deleted: Option<bool>,
 }
@@ -53,6 +53,7 @@ pub fn decode_body(kind: &KindDef, body: Map<String, Value>) -> Result<Decoded> 
         match key.as_str() {
             k if IGNORED_KEYS.contains(&k) => {}
             "userId" | "user_id" => user_id = value.as_str().map(str::to_owned),
+            "userName" | "user_name" => decoded.actor_name = value.as_str().map(str::to_owned),
             "lastModifiedBy" | "last_modified_by" => {
                 decoded.actor = value.as_str().map(str::to_owned)
             }

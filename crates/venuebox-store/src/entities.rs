@@ -53,7 +53,14 @@ pub enum Operation {
     Deleted,
 }
 
-/// A committed change, for the realtime layer (and, later, sync).
+/// Who made a change, as the client named them (`userId`, `userName`).
+#[derive(Debug, Clone, Default)]
+pub struct Actor {
+    pub id: Option<String>,
+    pub name: Option<String>,
+}
+
+/// A committed change, for the realtime layer (and sync).
 #[derive(Debug, Clone)]
 pub struct ChangeEvent {
     pub kind: &'static str,
@@ -63,7 +70,9 @@ pub struct ChangeEvent {
     pub production_id: Option<String>,
     /// The row's wire form after the change (before it, for deletes).
     pub entity: Value,
-    pub actor: Option<String>,
+    /// The fields this change wrote, by column (the whole row for a create, none for a delete).
+    pub changed: Map<String, Value>,
+    pub actor: Actor,
 }
 
 /// What a kind's `before_write` hook sees.
@@ -390,7 +399,12 @@ pub fn create(
         last_modified_by: decoded.actor.clone(),
         synced_at: None,
     };
-    record(tx, kind, &entity, Operation::Created, decoded.actor)?;
+    let changed = entity.data.clone();
+    let actor = Actor {
+        id: decoded.actor,
+        name: decoded.actor_name,
+    };
+    record(tx, kind, &entity, Operation::Created, changed, actor)?;
     Ok(entity)
 }
 
@@ -459,8 +473,8 @@ pub fn update(
         &parent_display,
         &now,
     )?;
-    for (column, value) in changes {
-        data.insert(column, value);
+    for (column, value) in &changes {
+        data.insert(column.clone(), value.clone());
     }
     check_required(kind, &data)?;
     check_unique(
@@ -470,6 +484,7 @@ pub fn update(
         &existing.uuid,
         &data,
     )?;
+    let requested_by = decoded.actor.clone();
     let actor = decoded.actor.or(existing.last_modified_by.clone());
     conn.prepare_cached(
         "UPDATE entities SET data = ?2, version = version + 1, is_deleted = 0, updated_at = ?3, \
@@ -489,7 +504,11 @@ pub fn update(
         last_modified_by: actor.clone(),
         ..existing
     };
-    record(tx, kind, &entity, Operation::Updated, actor)?;
+    let actor = Actor {
+        id: requested_by,
+        name: decoded.actor_name,
+    };
+    record(tx, kind, &entity, Operation::Updated, changes, actor)?;
     Ok(entity)
 }
 
@@ -497,7 +516,7 @@ pub fn delete(
     tx: &mut WriteTx<'_>,
     kind: &'static KindDef,
     key: &str,
-    actor: Option<String>,
+    actor: Actor,
 ) -> Result<Entity> {
     let conn = tx.conn();
     let existing = load_live(conn, kind, key)?;
@@ -533,7 +552,7 @@ pub fn delete(
             existing
         }
     };
-    record(tx, kind, &entity, Operation::Deleted, actor)?;
+    record(tx, kind, &entity, Operation::Deleted, Map::new(), actor)?;
     Ok(entity)
 }
 
@@ -542,7 +561,8 @@ fn record(
     kind: &KindDef,
     entity: &Entity,
     operation: Operation,
-    actor: Option<String>,
+    changed: Map<String, Value>,
+    actor: Actor,
 ) -> Result<()> {
     let wire = render(tx.conn(), kind, entity)?;
     tx.emit(ChangeEvent {
@@ -552,6 +572,7 @@ fn record(
         display_id: entity.display_id().map(str::to_owned),
         production_id: entity.production_id.clone(),
         entity: wire,
+        changed,
         actor,
     });
     Ok(())

@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 
 use crate::hooks;
 use crate::registry::{
-    ChildList, DeleteMode, Direction, Embed, FieldDef, FieldType, KeyStyle, KindDef, Scope,
-    WireCase,
+    ChildList, DeleteMode, Direction, Embed, EventId, FieldDef, FieldType, KeyStyle, KindDef,
+    Realtime, Scope, WireCase,
 };
 
 pub const PRODUCTION_STATUS: &[&str] = &["PLANNING", "READY", "ACTIVE", "COMPLETED", "ARCHIVED"];
@@ -127,7 +127,7 @@ fn settings_list(
     kind.order = vec![("sort_order", Direction::Asc)];
     kind.unique = vec![value_column];
     kind.natural_key = Some(value_column);
-    kind.broadcast_event = Some(match name_ {
+    kind.realtime = Realtime::Everyone(match name_ {
         "connectorType" => "settings:connector-types-updated",
         "sourceType" => "settings:source-types-updated",
         "frameRate" => "settings:frame-rates-updated",
@@ -168,7 +168,7 @@ fn build() -> Vec<KindDef> {
         text("show_time"),
     ];
     production.order = vec![("created_at", Direction::Desc)];
-    production.broadcast_event = Some("production");
+    production.realtime = Realtime::ProductionList;
     production.before_write = Some(hooks::production_id);
     kinds.push(production);
 
@@ -191,6 +191,7 @@ fn build() -> Vec<KindDef> {
     ];
     format.unique = vec!["id"];
     format.protected_flag = Some("is_system");
+    format.realtime = Realtime::Everyone("formats:updated");
     kinds.push(format);
 
     let mut equipment = KindDef::new("equipment", "equipment", "Equipment");
@@ -250,7 +251,7 @@ fn build() -> Vec<KindDef> {
         ("manufacturer", Direction::Asc),
         ("model", Direction::Asc),
     ];
-    equipment.broadcast_event = Some("equipment:updated");
+    equipment.realtime = Realtime::Everyone("equipment:updated");
     equipment.decode = Some(hooks::decode_equipment);
     equipment.before_write = Some(hooks::equipment_slug);
     equipment.encode = Some(hooks::encode_equipment);
@@ -294,6 +295,7 @@ fn build() -> Vec<KindDef> {
     ];
     setting.unique = vec!["key"];
     setting.natural_key = Some("key");
+    setting.realtime = Realtime::Everyone("settings:updated");
     kinds.push(setting);
 
     // --- Per-production kinds ------------------------------------------------------------
@@ -354,6 +356,7 @@ fn build() -> Vec<KindDef> {
         text("output_connector").wire("output"),
         equipment_link(),
     ];
+    send.event_id = EventId::DisplayId;
     kinds.push(send);
 
     let mut camera = KindDef::new("camera", "cameras", "Camera");
@@ -400,6 +403,9 @@ fn build() -> Vec<KindDef> {
         equipment_link(),
         int("sort_order").default(json!(0)),
     ];
+    // The CCU page matches updates and deletes on the display id (contract §5.5).
+    ccu.event_id = EventId::DisplayId;
+    ccu.deleted_event_id = EventId::DisplayId;
     kinds.push(ccu);
 
     let mut checklist = KindDef::new("checklist-item", "checklist-items", "ChecklistItem");
@@ -421,6 +427,7 @@ fn build() -> Vec<KindDef> {
         text("reference"),
     ];
     checklist.before_write = Some(hooks::checklist_completion);
+    checklist.event_id = EventId::DisplayId;
     kinds.push(checklist);
 
     kinds.push(device_kind(
@@ -556,6 +563,7 @@ fn build() -> Vec<KindDef> {
         json_field("signal_path"),
         note(),
     ];
+    connection.event_id = EventId::DisplayId;
     kinds.push(connection);
 
     let mut ip = KindDef::new("ipAddress", "ip-addresses", "IP address");
@@ -571,6 +579,7 @@ fn build() -> Vec<KindDef> {
         note().alias_in("notes"),
     ];
     ip.unique = vec!["ip"];
+    ip.event_id = EventId::DisplayId;
     kinds.push(ip);
 
     let mut port = KindDef::new("devicePort", "device-ports", "Device port");

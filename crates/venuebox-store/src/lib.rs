@@ -29,11 +29,11 @@ use rusqlite::{Connection, OpenFlags};
 use serde_json::{Map, Value};
 use tokio::sync::{Semaphore, broadcast};
 
-pub use entities::{ChangeEvent, Entity, Operation};
+pub use entities::{Actor, ChangeEvent, Entity, Operation};
 pub use error::{Result, StoreError};
 pub use kinds::registry;
 pub use registry::KindDef;
-pub use writer::{WriteTx, WriterStats};
+pub use writer::{Committed, WriteTx, WriterStats};
 
 mod embedded {
     refinery::embed_migrations!("migrations");
@@ -69,7 +69,7 @@ struct Inner {
     writer_thread: Mutex<Option<JoinHandle<()>>>,
     readers: Mutex<Vec<Connection>>,
     reader_slots: Semaphore,
-    events: broadcast::Sender<ChangeEvent>,
+    events: broadcast::Sender<Committed>,
 }
 
 /// Settings every connection gets. `synchronous=FULL` makes each commit fsync the WAL, so
@@ -168,8 +168,8 @@ impl Store {
         &self.inner.writer.stats
     }
 
-    /// Committed changes, in commit order, for every write from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<ChangeEvent> {
+    /// Committed writes (each with its changes), in commit order, from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Committed> {
         self.inner.events.subscribe()
     }
 
@@ -259,7 +259,7 @@ impl Store {
         &self,
         kind: &'static KindDef,
         key: String,
-        actor: Option<String>,
+        actor: Actor,
     ) -> Result<Entity> {
         self.write(move |tx| entities::delete(tx, kind, &key, actor))
             .await

@@ -98,7 +98,7 @@ pub fn sync_device_ports(
         }
     }
     for uuid in existing_uuids.iter().filter(|u| !kept.contains(u)) {
-        entities::delete(tx, kind, uuid, None)?;
+        entities::delete(tx, kind, uuid, Default::default())?;
     }
     entities::list_by_field(tx.conn(), kind, &["device_uuid"], device_uuid)
 }
@@ -109,7 +109,7 @@ pub fn delete_device_ports(tx: &mut WriteTx<'_>, device_uuid: &str) -> Result<us
     let existing = entities::list_by_field(tx.conn(), kind, &["device_uuid"], device_uuid)?;
     for port in &existing {
         if let Some(uuid) = port.get("uuid").and_then(Value::as_str) {
-            entities::delete(tx, kind, uuid, None)?;
+            entities::delete(tx, kind, uuid, Default::default())?;
         }
     }
     Ok(existing.len())

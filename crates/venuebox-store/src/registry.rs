@@ -45,6 +45,24 @@ pub enum WireCase {
     Snake,
 }
 
+/// Where a kind's changes are announced in realtime (contract §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Realtime {
+    /// `entity:created|updated|deleted` to the room `production:<productionId>`.
+    ProductionRoom,
+    /// `production:created|updated|deleted` to `production-list` (and the show's own room).
+    ProductionList,
+    /// A named event to every socket (`equipment:updated`, `settings:…-updated`).
+    Everyone(&'static str),
+}
+
+/// What `entityId` carries in an entity event (the contract differs per family).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventId {
+    Uuid,
+    DisplayId,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
     Asc,
@@ -187,8 +205,11 @@ pub struct KindDef {
     pub version_required: bool,
     /// Rows seeded by the box itself that clients may not change (system formats).
     pub protected_flag: Option<&'static str>,
-    /// Realtime events for this kind go to every socket instead of a production room.
-    pub broadcast_event: Option<&'static str>,
+    /// Where changes are announced in realtime.
+    pub realtime: Realtime,
+    /// `entityId` of `entity:created|updated` and of `entity:deleted` (contract §5.5).
+    pub event_id: EventId,
+    pub deleted_event_id: EventId,
     /// A field whose value names the row: its uuid is derived from it (UUID v5), so two
     /// nodes that create the same settings entry create the same row.
     pub natural_key: Option<&'static str>,
@@ -215,7 +236,9 @@ impl KindDef {
             display_prefix: "ITEM",
             version_required: false,
             protected_flag: None,
-            broadcast_event: None,
+            realtime: Realtime::ProductionRoom,
+            event_id: EventId::Uuid,
+            deleted_event_id: EventId::Uuid,
             natural_key: None,
             decode: None,
             before_write: None,

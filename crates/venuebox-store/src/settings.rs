@@ -180,7 +180,7 @@ pub fn add(tx: &mut WriteTx<'_>, list: &SettingsList, body: Map<String, Value>) 
 }
 
 pub fn remove(tx: &mut WriteTx<'_>, list: &SettingsList, value: &str) -> Result<()> {
-    entities::delete(tx, list.kind_def(), &list.uuid(value), None).map(drop)
+    entities::delete(tx, list.kind_def(), &list.uuid(value), Default::default()).map(drop)
 }
 
 /// Puts the named entries first, in the given order; the others keep their relative order
@@ -249,7 +249,7 @@ pub fn restore_defaults(tx: &mut WriteTx<'_>, list: &SettingsList) -> Result<Vec
         .iter()
         .filter(|e| !e.is_deleted && !defaults.contains(&entry_value(e, list)))
     {
-        entities::delete(tx, list.kind_def(), &entity.uuid, None)?;
+        entities::delete(tx, list.kind_def(), &entity.uuid, Default::default())?;
     }
     Ok(defaults)
 }

@@ -16,6 +16,9 @@ use rusqlite::Connection;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::entities::ChangeEvent;
+
+/// The changes of one committed write, published together once they are on disk.
+pub type Committed = Arc<[ChangeEvent]>;
 use crate::error::{Result, StoreError};
 
 /// Most writes folded into one commit; bounds the latency one batch adds to its last write.
@@ -115,7 +118,7 @@ pub struct Writer {
 impl Writer {
     pub fn spawn(
         conn: Connection,
-        events: broadcast::Sender<ChangeEvent>,
+        events: broadcast::Sender<Committed>,
     ) -> std::io::Result<(Writer, JoinHandle<()>)> {
         let (queue, jobs) = mpsc::unbounded_channel();
         let stats = Arc::new(WriterStats::default());
@@ -154,7 +157,7 @@ impl Writer {
 fn writer_loop(
     conn: Connection,
     mut queue: mpsc::UnboundedReceiver<Message>,
-    events: broadcast::Sender<ChangeEvent>,
+    events: broadcast::Sender<Committed>,
     stats: &WriterStats,
 ) {
     let mut stopping = false;
@@ -187,9 +190,10 @@ fn writer_loop(
             .commit_micros_total
             .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
         for job in batch {
-            for event in job.finish(&commit) {
-                // No subscriber (no realtime clients yet) is fine.
-                let _ = events.send(event);
+            let changes = job.finish(&commit);
+            if !changes.is_empty() {
+                // No subscriber (nobody listening yet) is fine.
+                let _ = events.send(changes.into());
             }
         }
     }

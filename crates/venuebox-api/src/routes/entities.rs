@@ -8,7 +8,7 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 use venuebox_store::registry::{KeyStyle, Scope};
-use venuebox_store::{Store, StoreError};
+use venuebox_store::{Actor, Store, StoreError};
 
 use super::KindRef;
 use crate::error::{ApiError, ApiResult};
@@ -111,13 +111,12 @@ async fn delete(
     key: web::Path<String>,
     body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
-    let actor = serde_json::from_slice::<serde_json::Value>(&body)
-        .ok()
-        .and_then(|v| {
-            v.get("lastModifiedBy")
-                .or_else(|| v.get("userId"))
-                .and_then(|u| u.as_str().map(str::to_owned))
-        });
+    let named = serde_json::from_slice::<serde_json::Value>(&body).unwrap_or_default();
+    let text = |key: &str| named.get(key).and_then(|v| v.as_str()).map(str::to_owned);
+    let actor = Actor {
+        id: text("lastModifiedBy").or_else(|| text("userId")),
+        name: text("userName"),
+    };
     let kind = kind.0;
     let deleted = store.delete(kind, key.into_inner(), actor).await?;
     let key_name = match kind.key {

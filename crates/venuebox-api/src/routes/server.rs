@@ -23,7 +23,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, prefixed: bool) {
         // `/health`: the probe the app's server switcher and scripts use; reports the database.
         cfg.route("/health", web::get().to(health));
     }
-    cfg.route("/server/info", web::get().to(server_info));
+    cfg.route("/server/info", web::get().to(server_info)).route(
+        "/server/global-reset",
+        web::post().to(venuebox_realtime::global_reset),
+    );
 }
 
 async fn health(store: web::Data<Store>, facts: web::Data<ServerFacts>) -> HttpResponse {
@@ -65,7 +68,11 @@ fn unhealthy(err: venuebox_store::StoreError) -> HttpResponse {
     }))
 }
 
-async fn server_info(store: web::Data<Store>, facts: web::Data<ServerFacts>) -> HttpResponse {
+async fn server_info(
+    store: web::Data<Store>,
+    facts: web::Data<ServerFacts>,
+    realtime: web::Data<venuebox_realtime::Realtime>,
+) -> HttpResponse {
     HttpResponse::Ok().json(json!({
         "serverName": facts.node_name,
         "port": facts.port,
@@ -74,6 +81,7 @@ async fn server_info(store: web::Data<Store>, facts: web::Data<ServerFacts>) -> 
         "isLANServer": false,
         "uptime": facts.started.elapsed().as_secs_f64(),
         "nodeId": store.node_id(),
+        "connectedClients": realtime.hub.connection_count(),
         "version": VERSION,
     }))
 }

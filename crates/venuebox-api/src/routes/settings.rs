@@ -139,6 +139,6 @@ async fn kv_put(
 async fn kv_delete(store: web::Data<Store>, key: web::Path<String>) -> ApiResult<HttpResponse> {
     let uuid = settings::kv_uuid(&key.into_inner());
     let kind = venuebox_store::registry().kind("setting");
-    store.delete(kind, uuid, None).await?;
+    store.delete(kind, uuid, Default::default()).await?;
     Ok(HttpResponse::Ok().json(json!({"success": true})))
 }

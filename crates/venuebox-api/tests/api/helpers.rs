@@ -2,7 +2,6 @@
 //! folder, and a small JSON client for it.
 use std::path::PathBuf;
 
-use actix_web::dev::ServerHandle;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use venuebox_api::{Application, Config};
@@ -11,7 +10,7 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub data_dir: PathBuf,
-    handle: ServerHandle,
+    handle: venuebox_api::StopHandle,
     served: tokio::task::JoinHandle<std::io::Result<()>>,
     // Keeps the temporary folder alive for the life of the test (and across restarts).
     _dir: Option<tempfile::TempDir>,
@@ -57,7 +56,7 @@ impl TestApp {
     }
 
     pub async fn stop(self) {
-        self.handle.stop(true).await;
+        self.handle.stop().await;
         self.served
             .await
             .expect("server task joins")

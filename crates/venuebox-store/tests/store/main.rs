@@ -73,9 +73,11 @@ async fn a_refused_write_in_a_batch_rolls_back_alone() {
         !n.is_multiple_of(3)
     }));
     let mut created = 0;
-    while let Ok(event) = events.try_recv() {
-        assert_eq!(event.operation, Operation::Created);
-        created += 1;
+    while let Ok(write) = events.try_recv() {
+        for event in write.iter() {
+            assert_eq!(event.operation, Operation::Created);
+            created += 1;
+        }
     }
     assert_eq!(created, 40, "events only for committed writes");
     let stats = store.writer_stats();

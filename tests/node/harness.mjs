@@ -1,0 +1,96 @@
+// Starts the real venuebox binary on a loopback port (mDNS off) and talks to it.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { io } from 'socket.io-client';
+
+const BIN = process.env.VENUEBOX_BIN;
+if (!BIN) throw new Error('set VENUEBOX_BIN to the venuebox binary');
+
+export class Box {
+  constructor(dir, child, base) {
+    this.dir = dir;
+    this.child = child;
+    this.base = base;
+    this.port = Number(new URL(base).port);
+  }
+
+  // Starts a box. `realtime` overrides [realtime] settings; `port` reuses a port; `dir` a data folder.
+  static async start({ realtime = {}, port = 0, dir } = {}) {
+    dir ??= mkdtempSync(join(tmpdir(), 'venuebox-node-'));
+    const config = join(dir, 'venuebox.toml');
+    const lines = Object.entries(realtime).map(([k, v]) => `${k} = ${v}`);
+    writeFileSync(config, `[realtime]\n${lines.join('\n')}\n`);
+    const child = spawn(BIN, ['serve', '--listen', `127.0.0.1:${port}`, '--no-mdns',
+      '--data-dir', join(dir, 'data'), '--config', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const base = await new Promise((resolve, reject) => {
+      let log = '';
+      const timer = setTimeout(() => reject(new Error(`no start-up line:\n${log}`)), 60000);
+      child.stderr.on('data', (chunk) => {
+        log += chunk;
+        const match = /serving on (http:\/\/127\.0\.0\.1:\d+)/.exec(log);
+        if (match) { clearTimeout(timer); resolve(match[1]); }
+      });
+      child.on('exit', (code) => reject(new Error(`exited ${code}:\n${log}`)));
+    });
+    child.stderr.resume();
+    return new Box(dir, child, base);
+  }
+
+  async stop({ keepData = false } = {}) {
+    if (this.child.exitCode === null) {
+      const exited = new Promise((resolve) => this.child.once('exit', resolve));
+      this.child.kill('SIGTERM');
+      await exited;
+    }
+    if (!keepData) rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  async request(method, path, body) {
+    const response = await fetch(this.base + path, {
+      method,
+      headers: { 'Content-Type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return { status: response.status, body: await response.json() };
+  }
+  post(path, body) { return this.request('POST', path, body); }
+  put(path, body) { return this.request('PUT', path, body); }
+  delete(path, body = { userId: 'u-rest', userName: 'REST' }) { return this.request('DELETE', path, body); }
+
+  async production(name = 'Show') {
+    const { status, body } = await this.post('/api/productions', { name, client: 'ACME' });
+    if (status !== 201) throw new Error(`create production: ${status} ${JSON.stringify(body)}`);
+    return body.id;
+  }
+
+  // A socket.io-client socket as the crew app opens it (WebSocket first, no polling upgrade).
+  async connect(options = {}) {
+    const socket = io(this.base, { transports: ['websocket', 'polling'], reconnection: false, ...options });
+    await new Promise((resolve, reject) => {
+      socket.once('connect', resolve);
+      socket.once('connect_error', reject);
+    });
+    return socket;
+  }
+}
+
+// Resolves with the next `event` on `socket` that satisfies `test`.
+export function next(socket, event, test = () => true, ms = 10000) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      socket.off(event, handler);
+      reject(new Error(`no ${event} within ${ms} ms`));
+    }, ms);
+    function handler(payload) {
+      if (!test(payload)) return;
+      clearTimeout(timer);
+      socket.off(event, handler);
+      resolve(payload);
+    }
+    socket.on(event, handler);
+  });
+}
+
+export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
