@@ -3,6 +3,7 @@ mod bad_input;
 mod durability;
 mod families;
 mod global;
+mod heartbeat;
 mod helpers;
 mod productions;
 mod quirks;
