@@ -42,3 +42,14 @@ ensure_node() {
         ensure_apt_packages nodejs npm
     fi
 }
+
+# A virtualenv (.venv, ignored by git) with the Python clients the tests use.
+ensure_python_venv() {
+    if ! python3 -m venv --help >/dev/null 2>&1; then
+        ensure_apt_packages python3 python3-venv
+    fi
+    if [ ! -x .venv/bin/python ]; then
+        python3 -m venv .venv
+    fi
+    .venv/bin/python -c 'import zeroconf' 2>/dev/null || .venv/bin/pip install --quiet -r tests/requirements.txt
+}

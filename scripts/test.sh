@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 ensure_build_deps
-command -v dpkg-query >/dev/null 2>&1 && ensure_apt_packages curl jq
+command -v dpkg-query >/dev/null 2>&1 && ensure_apt_packages curl jq iproute2 util-linux
 ensure_node
+ensure_python_venv
 
 say "formatting"
 cargo fmt --all --check
@@ -19,4 +20,6 @@ tests/smoke/curl.sh target/debug/venuebox
 say "realtime protocol tests with socket.io-client against the real binary"
 npm ci --prefix tests/node --no-audit --no-fund --loglevel=error
 (cd tests/node && VENUEBOX_BIN="$PWD/../../target/debug/venuebox" node --test --test-concurrency=1)
+say "mDNS tests, inside network namespaces (python-zeroconf and venuebox discover as clients)"
+tests/mdns/run.sh target/debug/venuebox .venv/bin/python
 say "all tests passed"

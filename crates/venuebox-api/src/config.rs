@@ -27,7 +27,7 @@ pub struct Config {
     pub server: ServerConfig,
     pub storage: StorageConfig,
     pub node: NodeConfig,
-    pub mdns: MdnsConfig,
+    pub mdns: venuebox_mdns::MdnsSettings,
     pub realtime: venuebox_realtime::RealtimeSettings,
     pub auth: AuthConfig,
 }
@@ -51,12 +51,6 @@ pub struct StorageConfig {
 #[serde(deny_unknown_fields)]
 pub struct NodeConfig {
     pub name: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MdnsConfig {
-    pub enabled: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -14,6 +14,7 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 use serde_json::json;
 use tokio::signal::unix::{SignalKind, signal};
 use tracing_actix_web::TracingLogger;
+use venuebox_mdns::{Advertiser, Announcement};
 use venuebox_realtime::Realtime;
 use venuebox_store::{Store, StoreOptions};
 
@@ -34,6 +35,8 @@ pub enum StartupError {
         address: String,
         source: std::io::Error,
     },
+    #[error("invalid mDNS settings: {0}")]
+    Mdns(#[from] venuebox_mdns::MdnsError),
 }
 
 /// Everything the handlers share.
@@ -41,6 +44,7 @@ pub enum StartupError {
 pub struct AppState {
     pub store: Store,
     pub realtime: Realtime,
+    pub advertiser: Advertiser,
     pub config: Arc<Config>,
     pub facts: ServerFacts,
 }
@@ -63,6 +67,8 @@ pub fn create_app(
         .app_data(web::Data::new(state.store.clone()))
         .app_data(web::Data::new(state.facts.clone()))
         .app_data(web::Data::new(state.realtime.clone()))
+        .app_data(web::Data::new(state.advertiser.clone()))
+        .app_data(web::Data::new(state.config.mdns.clone()))
         .app_data(web::Data::new(BodyLimit(body_limit)))
         // Bodies are read by our extractor; this only keeps actix from refusing first.
         .app_data(web::PayloadConfig::new(body_limit.saturating_add(1)))
@@ -133,6 +139,7 @@ pub struct Application {
     server: Server,
     store: Store,
     realtime: Realtime,
+    advertiser: Advertiser,
 }
 
 /// Stops a running [`Application`] from elsewhere (a signal handler, a test).
@@ -140,12 +147,16 @@ pub struct Application {
 pub struct StopHandle {
     server: ServerHandle,
     realtime: Realtime,
+    advertiser: Advertiser,
 }
 
 impl StopHandle {
-    /// Closes every realtime connection (clients reconnect to the next server), then stops
-    /// the HTTP server gracefully: in-flight requests finish.
+    /// Says mDNS goodbye (laptops stop offering this box), closes every realtime connection
+    /// (clients reconnect to the next server), then stops HTTP gracefully: in-flight
+    /// requests finish.
     pub async fn stop(&self) {
+        let advertiser = self.advertiser.clone();
+        let _ = tokio::task::spawn_blocking(move || advertiser.stop()).await;
         self.realtime.hub.close_all();
         self.server.stop(true).await;
     }
@@ -183,9 +194,40 @@ impl Application {
         }
         let realtime = Realtime::new(config.realtime);
         realtime.start(&store);
+        let advertiser = Advertiser::new(
+            Announcement {
+                instance_name: if config.mdns.instance_name.trim().is_empty() {
+                    config.node.name.clone()
+                } else {
+                    config.mdns.instance_name.clone()
+                },
+                hostname: config.mdns.hostname.clone(),
+                port,
+                node_id: store.node_id().to_owned(),
+                node_name: config.node.name.clone(),
+                version: routes::server::VERSION.to_owned(),
+            },
+            config.mdns.clone(),
+        )?;
+        if config.mdns.enabled {
+            let starting = advertiser.clone();
+            // The box works without mDNS (laptops can type the address): log, go on.
+            match tokio::task::spawn_blocking(move || starting.start()).await {
+                Ok(Ok(status)) => tracing::info!(
+                    name = %status.instance_name,
+                    host = %status.hostname,
+                    "announcing _video-prod-api._tcp on the LAN"
+                ),
+                Ok(Err(err)) => {
+                    tracing::warn!(%err, "mDNS announcement failed; the box is reachable by address only")
+                }
+                Err(err) => tracing::warn!(%err, "mDNS announcement failed"),
+            }
+        }
         let state = AppState {
             store: store.clone(),
             realtime: realtime.clone(),
+            advertiser: advertiser.clone(),
             facts: ServerFacts {
                 started: Instant::now(),
                 port,
@@ -211,6 +253,7 @@ impl Application {
             server: server.run(),
             store,
             realtime,
+            advertiser,
         })
     }
 
@@ -226,10 +269,36 @@ impl Application {
         &self.realtime
     }
 
+    pub fn advertiser(&self) -> &Advertiser {
+        &self.advertiser
+    }
+
+    /// Where a person can reach the box: the mDNS host name and every address.
+    pub fn urls(&self) -> Vec<String> {
+        let status = self.advertiser.status();
+        let mut urls = Vec::new();
+        if status.advertising {
+            urls.push(format!("http://{}:{}/", status.hostname, self.port));
+        }
+        let addresses = if status.addresses.is_empty() {
+            venuebox_mdns::local_addresses(&venuebox_mdns::MdnsSettings::default())
+        } else {
+            status.addresses
+        };
+        for address in addresses {
+            match address {
+                std::net::IpAddr::V4(v4) => urls.push(format!("http://{v4}:{}/", self.port)),
+                std::net::IpAddr::V6(v6) => urls.push(format!("http://[{v6}]:{}/", self.port)),
+            }
+        }
+        urls
+    }
+
     pub fn handle(&self) -> StopHandle {
         StopHandle {
             server: self.server.handle(),
             realtime: self.realtime.clone(),
+            advertiser: self.advertiser.clone(),
         }
     }
 

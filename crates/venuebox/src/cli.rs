@@ -22,6 +22,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Apply database migrations (and first-start seeding), then exit.
     Migrate(CommonArgs),
+    /// List the boxes announcing themselves on this network (mDNS).
+    Discover(DiscoverArgs),
     /// Print configuration.
     Config {
         #[command(subcommand)]
@@ -35,6 +37,19 @@ pub enum ConfigAction {
     Example,
     /// Print the configuration in effect (file, environment and flags applied).
     Show(CommonArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DiscoverArgs {
+    /// How long to listen, e.g. 3s or 500ms.
+    #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Browse only on these interfaces (default: every non-loopback one).
+    #[arg(long = "interface", value_name = "NAME")]
+    pub interfaces: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -41,6 +41,7 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Discover(args) => discover(&args),
         Command::Config { action } => {
             match action {
                 ConfigAction::Example => print!("{}", venuebox_api::config::EXAMPLE_CONFIG),
@@ -72,8 +73,49 @@ fn serve(config: Config) -> anyhow::Result<()> {
             if listen.ip().is_unspecified() { "localhost".to_string() } else { listen.ip().to_string() },
             app.port()
         );
+        if listen.ip().is_unspecified() {
+            // What a person types on a laptop: the .local name, else any of the addresses.
+            for url in app.urls() {
+                tracing::info!("open {url}");
+            }
+        }
         app.run_until_stopped().await?;
         tracing::info!("stopped; every acknowledged write is on disk");
         anyhow::Ok(())
     })
+}
+
+fn discover(args: &cli::DiscoverArgs) -> anyhow::Result<()> {
+    let settings = venuebox_mdns::MdnsSettings {
+        interfaces: args.interfaces.clone(),
+        ..Default::default()
+    };
+    let found = venuebox_mdns::discover(args.timeout, &settings).context("browsing the LAN")?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&found)?);
+        return Ok(());
+    }
+    if found.is_empty() {
+        println!(
+            "no Venuebox found within {}",
+            humantime::format_duration(args.timeout)
+        );
+        return Ok(());
+    }
+    println!(
+        "{:<28} {:<24} {:>5}  {:<30} {:<36} VERSION",
+        "NAME", "HOST", "PORT", "ADDRESSES", "NODE ID"
+    );
+    for server in found {
+        println!(
+            "{:<28} {:<24} {:>5}  {:<30} {:<36} {}",
+            server.name,
+            server.host,
+            server.port,
+            server.addresses.join(","),
+            server.node_id.unwrap_or_default(),
+            server.version.unwrap_or_default()
+        );
+    }
+    Ok(())
 }

@@ -3,6 +3,7 @@ use std::time::Instant;
 
 use actix_web::{HttpResponse, web};
 use serde_json::json;
+use venuebox_mdns::Advertiser;
 use venuebox_store::{Store, clock};
 
 /// Facts about this running server, shared by the handlers.
@@ -23,10 +24,14 @@ pub fn configure(cfg: &mut web::ServiceConfig, prefixed: bool) {
         // `/health`: the probe the app's server switcher and scripts use; reports the database.
         cfg.route("/health", web::get().to(health));
     }
-    cfg.route("/server/info", web::get().to(server_info)).route(
-        "/server/global-reset",
-        web::post().to(venuebox_realtime::global_reset),
-    );
+    cfg.route("/server/info", web::get().to(server_info))
+        .route(
+            "/server/global-reset",
+            web::post().to(venuebox_realtime::global_reset),
+        )
+        .route("/server/advertise", web::post().to(advertise))
+        .route("/server/stop-advertising", web::post().to(stop_advertising))
+        .route("/server/discover", web::get().to(discover));
 }
 
 async fn health(store: web::Data<Store>, facts: web::Data<ServerFacts>) -> HttpResponse {
@@ -72,16 +77,115 @@ async fn server_info(
     store: web::Data<Store>,
     facts: web::Data<ServerFacts>,
     realtime: web::Data<venuebox_realtime::Realtime>,
+    advertiser: web::Data<Advertiser>,
 ) -> HttpResponse {
+    let mdns = advertiser.status();
+    // As the old server: addresses only while advertising (contract §3.1).
+    let addresses: Vec<String> = if mdns.advertising {
+        mdns.addresses
+            .iter()
+            .filter(|a| a.is_ipv4())
+            .map(ToString::to_string)
+            .collect()
+    } else {
+        Vec::new()
+    };
     HttpResponse::Ok().json(json!({
-        "serverName": facts.node_name,
+        "serverName": if mdns.advertising { mdns.instance_name.clone() } else { facts.node_name.clone() },
         "port": facts.port,
-        // Filled once the mDNS announcer (issue #6) advertises the box.
-        "addresses": [],
-        "isLANServer": false,
+        "addresses": addresses,
+        "isLANServer": mdns.advertising,
+        "hostname": mdns.hostname,
         "uptime": facts.started.elapsed().as_secs_f64(),
         "nodeId": store.node_id(),
         "connectedClients": realtime.hub.connection_count(),
         "version": VERSION,
+    }))
+}
+
+/// `POST /api/server/advertise`: starts the mDNS announcement.
+async fn advertise(advertiser: web::Data<Advertiser>) -> HttpResponse {
+    let advertiser = advertiser.get_ref().clone();
+    match web::block(move || advertiser.start()).await {
+        Ok(Ok(status)) => HttpResponse::Ok().json(json!({
+            "success": true,
+            "message": "Server is now advertising on LAN",
+            "name": status.instance_name,
+            "hostname": status.hostname,
+        })),
+        Ok(Err(err)) => mdns_unavailable(&err.to_string()),
+        Err(err) => mdns_unavailable(&err.to_string()),
+    }
+}
+
+/// `POST /api/server/stop-advertising`: says goodbye on the LAN.
+async fn stop_advertising(advertiser: web::Data<Advertiser>) -> HttpResponse {
+    let advertiser = advertiser.get_ref().clone();
+    let _ = web::block(move || advertiser.stop()).await;
+    HttpResponse::Ok().json(json!({"success": true, "message": "Stopped advertising"}))
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct DiscoverQuery {
+    timeout: Option<u64>,
+}
+
+/// `GET /api/server/discover?timeout=ms` (default 5000, at most 30000): boxes on the LAN.
+async fn discover(
+    query: web::Query<DiscoverQuery>,
+    settings: web::Data<venuebox_mdns::MdnsSettings>,
+    advertiser: web::Data<Advertiser>,
+    facts: web::Data<ServerFacts>,
+    store: web::Data<Store>,
+) -> HttpResponse {
+    let timeout =
+        std::time::Duration::from_millis(query.timeout.unwrap_or(5000).clamp(100, 30_000));
+    let settings = settings.get_ref().clone();
+    match web::block(move || venuebox_mdns::discover(timeout, &settings)).await {
+        Ok(Ok(mut found)) => {
+            // The announcer does not hear itself (multicast loop is off), so the answering box
+            // adds itself, as the contract's list includes it.
+            let own = advertiser.status();
+            if own.advertising
+                && !found
+                    .iter()
+                    .any(|s| s.node_id.as_deref() == Some(store.node_id()))
+            {
+                found.insert(
+                    0,
+                    venuebox_mdns::Discovered {
+                        name: own.instance_name,
+                        host: own.hostname,
+                        port: facts.port,
+                        addresses: own
+                            .addresses
+                            .iter()
+                            .filter(|a| a.is_ipv4())
+                            .map(ToString::to_string)
+                            .collect(),
+                        node_id: Some(store.node_id().to_owned()),
+                        version: Some(VERSION.to_owned()),
+                    },
+                );
+            }
+            let servers: Vec<_> = found
+                .into_iter()
+                .map(|s| {
+                    json!({"name": s.name, "host": s.host, "port": s.port, "addresses": s.addresses,
+                                "nodeId": s.node_id, "version": s.version})
+                })
+                .collect();
+            HttpResponse::Ok().json(json!({"servers": servers}))
+        }
+        Ok(Err(err)) => mdns_unavailable(&err.to_string()),
+        Err(err) => mdns_unavailable(&err.to_string()),
+    }
+}
+
+fn mdns_unavailable(reason: &str) -> HttpResponse {
+    tracing::warn!(%reason, "mDNS unavailable");
+    HttpResponse::ServiceUnavailable().json(json!({
+        "error": format!("mDNS is not available on this box: {reason}"),
+        "code": "MDNS_UNAVAILABLE",
     }))
 }
