@@ -60,7 +60,7 @@ start_box() {
     local ns=$1 name=$2
     mkdir -p "$work/$name"
     printf '[mdns]\nip_check_interval_secs = 1\n' > "$work/$name/venuebox.toml"
-    ip netns exec "$ns" "$bin" serve --listen 0.0.0.0:3010 --data-dir "$work/$name/data" \
+    ip netns exec "$ns" "$bin" serve --listen 0.0.0.0:3010 --auth-mode open --data-dir "$work/$name/data" \
         --config "$work/$name/venuebox.toml" 2>"$work/$name/log" &
     pids+=($!)
     eval "${name}_pid=$!"
@@ -126,7 +126,7 @@ else fail "no goodbye: $(tail -3 "$work/browse.json")"; fi
 
 # Turning it off: a box started with --no-mdns announces nothing.
 mkdir -p "$work/quiet"
-ip netns exec box "$bin" serve --listen 0.0.0.0:3010 --no-mdns --data-dir "$work/quiet/data" 2>"$work/quiet/log" &
+ip netns exec box "$bin" serve --listen 0.0.0.0:3010 --no-mdns --auth-mode open --data-dir "$work/quiet/data" 2>"$work/quiet/log" &
 pids+=($!)
 quiet_pid=$!
 sleep 2
@@ -143,7 +143,7 @@ ip -n solo link set lo up
 ip -n solo link set lo multicast on
 mkdir -p "$work/solo"
 printf '[mdns]\ninterfaces = ["lo"]\nprobe_ms = 300\n' > "$work/solo/venuebox.toml"
-ip netns exec solo "$bin" serve --listen 127.0.0.1:3010 --data-dir "$work/solo/data" \
+ip netns exec solo "$bin" serve --listen 127.0.0.1:3010 --auth-mode open --data-dir "$work/solo/data" \
     --config "$work/solo/venuebox.toml" 2>"$work/solo/log" &
 pids+=($!)
 for _ in $(seq 1 100); do ip netns exec solo curl -sf http://127.0.0.1:3010/health >/dev/null && break; sleep 0.1; done

@@ -22,7 +22,7 @@ export class Box {
     const config = join(dir, 'venuebox.toml');
     const lines = Object.entries(realtime).map(([k, v]) => `${k} = ${v}`);
     writeFileSync(config, `[realtime]\n${lines.join('\n')}\n`);
-    const child = spawn(BIN, ['serve', '--listen', `127.0.0.1:${port}`, '--no-mdns',
+    const child = spawn(BIN, ['serve', '--listen', `127.0.0.1:${port}`, '--no-mdns', '--auth-mode', 'open',
       '--data-dir', join(dir, 'data'), '--config', config], { stdio: ['ignore', 'ignore', 'pipe'] });
     const base = await new Promise((resolve, reject) => {
       let log = '';

@@ -13,7 +13,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$bin" serve --listen 127.0.0.1:0 --no-mdns --data-dir "$data/db" 2>"$log" &
+"$bin" serve --listen 127.0.0.1:0 --no-mdns --auth-mode open --data-dir "$data/db" 2>"$log" &
 pid=$!
 for _ in $(seq 1 100); do
     base=$(grep -o 'serving on http://127\.0\.0\.1:[0-9]*' "$log" | head -1 | sed 's/serving on //') || true

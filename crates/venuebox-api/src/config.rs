@@ -28,8 +28,16 @@ pub struct Config {
     pub storage: StorageConfig,
     pub node: NodeConfig,
     pub mdns: venuebox_mdns::MdnsSettings,
+    pub ui: UiConfig,
     pub realtime: venuebox_realtime::RealtimeSettings,
     pub auth: AuthConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UiConfig {
+    /// The crew web app's build folder; empty means none.
+    pub static_dir: PathBuf,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -57,13 +65,44 @@ pub struct NodeConfig {
 #[serde(deny_unknown_fields)]
 pub struct AuthConfig {
     pub mode: AuthMode,
+    /// How long a browser stays signed in.
+    pub session_minutes: u64,
+    /// Failed sign-ins allowed per client address within ten minutes.
+    pub login_attempts: usize,
+    /// Other browser origins allowed to call the API with the crew's cookie.
+    pub cors_origins: Vec<String>,
+    /// `VENUEBOX_ADMIN_PASSPHRASE`, for provisioning; never in a file, never shown.
+    #[serde(skip)]
+    pub admin_passphrase: Option<Secret>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AuthMode {
-    /// No credentials asked; only by explicit choice.
+    /// Crew credentials required (the default).
+    Passphrase,
+    /// No credentials asked; only by explicit choice, warned about at every start.
     Open,
+}
+
+/// A value that must never reach a log, `Debug` output or an API response.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+    /// The secret itself, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -127,6 +166,9 @@ impl Config {
         if let Some(mode) = overrides.auth_mode {
             config.auth.mode = mode;
         }
+        config.auth.admin_passphrase = env("VENUEBOX_ADMIN_PASSPHRASE")
+            .filter(|p| !p.is_empty())
+            .map(Secret::new);
         Ok(config)
     }
 
@@ -138,6 +180,8 @@ impl Config {
         config.server.workers = 2;
         config.storage.data_dir = data_dir.to_owned();
         config.mdns.enabled = false;
+        // Tests of other features are not about credentials; auth tests switch it on.
+        config.auth.mode = AuthMode::Open;
         config
     }
 
@@ -196,6 +240,25 @@ mod tests {
         std::fs::write(&path, "[server]\nlisen = \"x\"\n").unwrap();
         let typo = Config::load_with_env(Some(&path), &Overrides::default(), no_env);
         assert!(matches!(typo, Err(ConfigError::Invalid(_))), "{typo:?}");
+    }
+
+    #[test]
+    fn the_provisioned_passphrase_never_prints() {
+        let env = |name: &str| {
+            (name == "VENUEBOX_ADMIN_PASSPHRASE").then(|| "hunter2-hunter2".to_owned())
+        };
+        let config = Config::load_with_env(None, &Overrides::default(), env).unwrap();
+        assert_eq!(
+            config.auth.admin_passphrase.as_ref().unwrap().expose(),
+            "hunter2-hunter2"
+        );
+        assert!(!format!("{config:?}").contains("hunter2"));
+        assert!(!config.to_toml().contains("hunter2"));
+        assert_eq!(
+            config.auth.mode,
+            AuthMode::Passphrase,
+            "passphrase mode is the default"
+        );
     }
 
     #[test]

@@ -25,6 +25,17 @@ pub enum ApiError {
     UnknownProduction(String),
     #[error("Route not found")]
     RouteNotFound,
+    #[error("Sign in with the crew passphrase or a device token")]
+    Unauthenticated,
+    #[error("{0}")]
+    InvalidCredentials(&'static str),
+    #[error("This needs the {required} role; you are signed in as {role}")]
+    InsufficientRole {
+        required: &'static str,
+        role: &'static str,
+    },
+    #[error("Too many failed sign-ins from this address; try again later")]
+    TooManyAttempts { retry_after: u64 },
 }
 
 impl ApiError {
@@ -55,6 +66,10 @@ impl ApiError {
             ApiError::BadRequest(_) => "BAD_REQUEST",
             ApiError::UnknownProduction(_) => "PRODUCTION_NOT_FOUND",
             ApiError::RouteNotFound => "ROUTE_NOT_FOUND",
+            ApiError::Unauthenticated => "UNAUTHENTICATED",
+            ApiError::InvalidCredentials(_) => "INVALID_CREDENTIALS",
+            ApiError::InsufficientRole { .. } => "INSUFFICIENT_ROLE",
+            ApiError::TooManyAttempts { .. } => "TOO_MANY_ATTEMPTS",
         }
     }
 
@@ -83,6 +98,13 @@ impl ApiError {
             }
             ApiError::PayloadTooLarge { limit } => {
                 details.insert("limit".into(), json!(limit));
+            }
+            ApiError::InsufficientRole { required, role } => {
+                details.insert("required".into(), json!(required));
+                details.insert("role".into(), json!(role));
+            }
+            ApiError::TooManyAttempts { retry_after } => {
+                details.insert("retryAfter".into(), json!(retry_after));
             }
             _ => {}
         }
@@ -136,6 +158,9 @@ impl ResponseError for ApiError {
             | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnknownProduction(_) | ApiError::RouteNotFound => StatusCode::NOT_FOUND,
+            ApiError::Unauthenticated | ApiError::InvalidCredentials(_) => StatusCode::UNAUTHORIZED,
+            ApiError::InsufficientRole { .. } => StatusCode::FORBIDDEN,
+            ApiError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -148,7 +173,14 @@ impl ResponseError for ApiError {
         body.insert("error".into(), json!(self.message()));
         body.insert("code".into(), json!(self.code()));
         body.extend(self.details());
-        HttpResponse::build(status).json(Value::Object(body))
+        let mut response = HttpResponse::build(status);
+        if let ApiError::TooManyAttempts { retry_after } = self {
+            response.insert_header((
+                actix_web::http::header::RETRY_AFTER,
+                retry_after.to_string(),
+            ));
+        }
+        response.json(Value::Object(body))
     }
 }
 

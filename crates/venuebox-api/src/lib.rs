@@ -4,11 +4,14 @@
 //! * [`routes`]: the route table, generated from the entity registry.
 //! * [`error`]: [`ApiError`], the one error type, with stable JSON error codes.
 //! * [`config`]: configuration loading and its documented defaults.
+pub mod auth;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod pages;
 pub mod routes;
 pub mod startup;
+pub mod ui;
 
 pub use config::Config;
 pub use error::ApiError;

@@ -63,8 +63,14 @@ pub fn create_app(
     >,
 > {
     let body_limit = state.config.server.body_limit_bytes;
-    App::new()
-        .app_data(web::Data::new(state.store.clone()))
+    let auth = web::Data::new(crate::auth::AuthState::new(&state.config.auth));
+    let ui = (!state.config.ui.static_dir.as_os_str().is_empty())
+        .then(|| web::Data::new(crate::ui::UiDir(state.config.ui.static_dir.clone())));
+    let mut app = App::new().app_data(auth);
+    if let Some(ui) = ui {
+        app = app.app_data(ui);
+    }
+    app.app_data(web::Data::new(state.store.clone()))
         .app_data(web::Data::new(state.facts.clone()))
         .app_data(web::Data::new(state.realtime.clone()))
         .app_data(web::Data::new(state.advertiser.clone()))
@@ -80,23 +86,59 @@ pub fn create_app(
         .app_data(web::QueryConfig::default().error_handler(|err, _| {
             ApiError::BadRequest(format!("Invalid query string: {err}")).into()
         }))
+        // Browser navigations get the crew's web app (when configured)…
+        .wrap(actix_web::middleware::from_fn(crate::ui::serve_app))
+        // …and everything, app included, is behind the one access policy.
+        .wrap(actix_web::middleware::from_fn(crate::auth::authorize))
         .wrap(ErrorHandlers::new().default_handler(json_error_body))
-        // Permissive CORS like the old server (contract §1.3); crew credentials and an
-        // origin allow-list arrive with authentication (issue #7).
-        .wrap(
-            Cors::default()
-                .allow_any_origin()
-                .allow_any_method()
-                .allow_any_header()
-                .max_age(3600),
-        )
+        .wrap(security_headers())
+        .wrap(cors(&state.config))
         .wrap(TracingLogger::default())
         .configure(venuebox_realtime::configure)
+        .configure(crate::auth::configure)
         .service(web::scope("/api").configure(|cfg| routes::configure(cfg, true)))
         .configure(|cfg| routes::configure(cfg, false))
-        .default_service(web::to(|| async {
-            Err::<HttpResponse, _>(ApiError::RouteNotFound)
-        }))
+        .default_service(web::to(crate::ui::static_file))
+}
+
+/// CORS. Open mode keeps the old server's permissive CORS (contract §1.3), without
+/// credentials. Passphrase mode lets only the configured origins call with credentials;
+/// same-origin use (the app served by the box, `/admin`) needs no CORS at all.
+fn cors(config: &Config) -> Cors {
+    let base = Cors::default()
+        .allow_any_method()
+        .allow_any_header()
+        .max_age(3600);
+    match config.auth.mode {
+        AuthMode::Open => base.allow_any_origin(),
+        AuthMode::Passphrase => {
+            let allowed = config.auth.cors_origins.clone();
+            base.allowed_origin_fn(move |origin, _| {
+                origin
+                    .to_str()
+                    .is_ok_and(|o| allowed.iter().any(|a| a == o))
+            })
+            .supports_credentials()
+        }
+    }
+}
+
+/// Headers on every response, errors and refusals included.
+fn security_headers() -> actix_web::middleware::DefaultHeaders {
+    actix_web::middleware::DefaultHeaders::new()
+        .add(("X-Content-Type-Options", "nosniff"))
+        .add(("X-Frame-Options", "DENY"))
+        .add(("Referrer-Policy", "no-referrer"))
+        .add(("Cross-Origin-Opener-Policy", "same-origin"))
+        .add((
+            "Permissions-Policy",
+            "camera=(), microphone=(), geolocation=()",
+        ))
+        .add((
+            "Content-Security-Policy",
+            "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
+             connect-src 'self' ws: wss:; frame-ancestors 'none'; form-action 'self'",
+        ))
 }
 
 /// Gives any error answer that is not JSON yet (actix's own 405, 400 on a broken request
@@ -187,10 +229,34 @@ impl Application {
                 source,
             })?
             .port();
-        if config.auth.mode == AuthMode::Open {
-            tracing::warn!(
+        match config.auth.mode {
+            AuthMode::Open => tracing::warn!(
                 "auth.mode = \"open\": anyone on this network can read and change show data"
-            );
+            ),
+            AuthMode::Passphrase => {
+                let provisioned = config
+                    .auth
+                    .admin_passphrase
+                    .as_ref()
+                    .map(|s| s.expose().to_owned());
+                let created = crate::auth::ensure_admin_passphrase(&store, provisioned)
+                    .await
+                    .map_err(|source| StartupError::Store {
+                        dir: config.storage.data_dir.display().to_string(),
+                        source,
+                    })?;
+                if let Some(passphrase) = created {
+                    // Shown once, on the console only: the box keeps just its hash.
+                    eprintln!(
+                        "\n==================================================================\n\
+                         Venuebox admin passphrase (shown once, write it down):\n\n    {passphrase}\n\n\
+                         Sign in at http://<this box>:{port}/login. Set the crew (editor) and\n\
+                         viewer passphrases with POST /api/auth/passphrases; change this one\n\
+                         with `venuebox passphrase reset`.\n\
+                         ==================================================================\n"
+                    );
+                }
+            }
         }
         let realtime = Realtime::new(config.realtime);
         realtime.start(&store);

@@ -8,6 +8,7 @@
 //! * Writes run through [`Store::write`] on the writer (one transaction per batch, answered
 //!   after the fsync'd commit), and publish [`ChangeEvent`]s to [`Store::subscribe`]rs.
 //! * The kinds and their fields are declared in [`kinds`] with the types of [`registry`].
+pub mod access;
 pub mod clock;
 pub mod codec;
 pub mod entities;

@@ -24,6 +24,24 @@ pub enum Command {
     Migrate(CommonArgs),
     /// List the boxes announcing themselves on this network (mDNS).
     Discover(DiscoverArgs),
+    /// Change a passphrase on this box (works with the box stopped; ends that role's sessions).
+    Passphrase {
+        #[command(subcommand)]
+        action: PassphraseAction,
+    },
+    /// Device tokens of a running box (admin): create, list, revoke.
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
+        /// The box's address.
+        #[arg(
+            long,
+            global = true,
+            default_value = "http://127.0.0.1:3010",
+            env = "VENUEBOX_URL"
+        )]
+        url: String,
+    },
     /// Print configuration.
     Config {
         #[command(subcommand)]
@@ -37,6 +55,36 @@ pub enum ConfigAction {
     Example,
     /// Print the configuration in effect (file, environment and flags applied).
     Show(CommonArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PassphraseAction {
+    /// Set a new passphrase: read from standard input with --stdin, else generated and printed.
+    Reset {
+        #[command(flatten)]
+        common: CommonArgs,
+        /// Whose passphrase: admin, editor (the crew) or viewer.
+        #[arg(long, default_value = "admin")]
+        role: String,
+        /// Read the new passphrase from standard input.
+        #[arg(long)]
+        stdin: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenAction {
+    /// Create a token; it is printed once.
+    Create {
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        name: String,
+    },
+    /// List tokens (never their secrets).
+    List,
+    /// Revoke a token by id; it stops working at once.
+    Revoke { id: String },
 }
 
 #[derive(Debug, Args)]
@@ -79,6 +127,7 @@ pub struct ServeArgs {
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum AuthModeArg {
+    Passphrase,
     Open,
 }
 
@@ -96,7 +145,10 @@ impl ServeArgs {
         Overrides {
             listen: self.listen,
             no_mdns: self.no_mdns,
-            auth_mode: self.auth_mode.map(|AuthModeArg::Open| AuthMode::Open),
+            auth_mode: self.auth_mode.map(|mode| match mode {
+                AuthModeArg::Passphrase => AuthMode::Passphrase,
+                AuthModeArg::Open => AuthMode::Open,
+            }),
             ..self.common.overrides()
         }
     }

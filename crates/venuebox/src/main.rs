@@ -1,4 +1,5 @@
 //! `venuebox`: parse the command line, set up logging, hand over to the library crates.
+mod admin;
 mod cli;
 
 use anyhow::Context;
@@ -42,6 +43,18 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Discover(args) => discover(&args),
+        Command::Passphrase {
+            action:
+                cli::PassphraseAction::Reset {
+                    common,
+                    role,
+                    stdin,
+                },
+        } => {
+            let config = Config::load(common.config.as_deref(), &common.overrides())?;
+            admin::reset_passphrase(&config.storage.data_dir, &role, stdin)
+        }
+        Command::Token { action, url } => admin::tokens(&url, action),
         Command::Config { action } => {
             match action {
                 ConfigAction::Example => print!("{}", venuebox_api::config::EXAMPLE_CONFIG),

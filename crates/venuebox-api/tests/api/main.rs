@@ -1,4 +1,5 @@
 //! Integration tests of the API crate: a real server on port 0 over a real SQLite file.
+mod auth;
 mod bad_input;
 mod durability;
 mod families;

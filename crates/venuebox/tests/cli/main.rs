@@ -17,14 +17,26 @@ fn venuebox(args: &[&str]) -> std::process::Output {
         .expect("venuebox runs")
 }
 
-/// A running `venuebox serve` and the port it reported.
+/// A running `venuebox serve`, the port it reported, and its log so far.
 struct Served {
     child: Child,
     base: String,
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Served {
+    fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
 }
 
 fn serve(data_dir: &Path) -> Served {
-    let mut child = Command::new(BIN)
+    serve_with(data_dir, &["--auth-mode", "open"], &[])
+}
+
+fn serve_with(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Served {
+    let mut command = Command::new(BIN);
+    command
         .args([
             "serve",
             "--listen",
@@ -33,25 +45,47 @@ fn serve(data_dir: &Path) -> Served {
             "--data-dir",
         ])
         .arg(data_dir)
+        .args(args)
         .env("VENUEBOX_LOG", "info")
+        .env_remove("VENUEBOX_ADMIN_PASSPHRASE")
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("venuebox serve starts");
+        .stderr(Stdio::piped());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut child = command.spawn().expect("venuebox serve starts");
     let stderr = child.stderr.take().unwrap();
     let mut lines = BufReader::new(stderr).lines();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
     let deadline = Instant::now() + Duration::from_secs(60);
     let base = loop {
         assert!(Instant::now() < deadline, "no start-up line");
         let line = lines.next().expect("server logs until ready").unwrap();
+        log.lock().unwrap().push_str(&line);
+        log.lock().unwrap().push('\n');
         if let Some(rest) = line.split("serving on ").nth(1) {
             let url = rest.split_whitespace().next().unwrap();
             break url.trim_end_matches('/').to_owned();
         }
     };
     // Keep draining the log so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Served { child, base }
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            let mut log = sink.lock().unwrap();
+            log.push_str(&line);
+            log.push('\n');
+        }
+    });
+    Served { child, base, log }
+}
+
+fn stop(mut served: Served) {
+    Command::new("kill")
+        .args(["-TERM", &served.child.id().to_string()])
+        .status()
+        .unwrap();
+    served.child.wait().unwrap();
 }
 
 #[test]
@@ -206,4 +240,146 @@ async fn post(client: &reqwest::Client, base: &str, path: &str, body: Value) -> 
         .unwrap();
     let status = response.status().as_u16();
     (status, response.json().await.unwrap())
+}
+
+fn login_status(base: &str, passphrase: &str) -> u16 {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        reqwest::Client::new()
+            .post(format!("{base}/api/auth/login"))
+            .json(&json!({"passphrase": passphrase}))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    })
+}
+
+#[test]
+fn the_first_start_prints_an_admin_passphrase_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = serve_with(dir.path(), &[], &[]);
+    let log = served.log();
+    let passphrase = log
+        .lines()
+        .skip_while(|l| !l.contains("admin passphrase (shown once"))
+        .nth(2)
+        .expect("the passphrase is printed")
+        .trim()
+        .to_owned();
+    assert_eq!(passphrase.len(), 29, "{passphrase}");
+    assert_eq!(login_status(&served.base, &passphrase), 200);
+    assert_eq!(login_status(&served.base, "not it at all"), 401);
+    stop(served);
+    let served = serve_with(dir.path(), &[], &[]);
+    assert!(
+        !served.log().contains("shown once"),
+        "printed only on the first start"
+    );
+    assert!(!served.log().contains(&passphrase));
+    stop(served);
+}
+
+#[test]
+fn provisioned_passphrase_tokens_over_http_and_a_local_reset() {
+    let dir = tempfile::tempdir().unwrap();
+    let admin = [("VENUEBOX_ADMIN_PASSPHRASE", "provisioned admin secret")];
+    let served = serve_with(dir.path(), &[], &admin);
+    assert!(
+        !served.log().contains("provisioned admin secret"),
+        "never logged"
+    );
+    let token = |args: &[&str]| {
+        Command::new(BIN)
+            .arg("token")
+            .args(args)
+            .args(["--url", &served.base])
+            .env("VENUEBOX_ADMIN_PASSPHRASE", "provisioned admin secret")
+            .output()
+            .unwrap()
+    };
+    let out = token(&["create", "--role", "viewer", "--name", "Director iPad"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+    let secret = printed
+        .lines()
+        .next()
+        .unwrap()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(secret.starts_with("vbx_"), "{printed}");
+    let id = printed
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let listed = String::from_utf8_lossy(&token(&["list"]).stdout).into_owned();
+    assert!(
+        listed.contains("Director iPad") && !listed.contains(&secret),
+        "{listed}"
+    );
+    assert!(token(&["revoke", &id]).status.success());
+    let out = Command::new(BIN)
+        .args(["token", "list", "--url", &served.base])
+        .env("VENUEBOX_ADMIN_PASSPHRASE", "wrong")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a wrong admin passphrase is refused");
+    stop(served);
+
+    let mut reset = Command::new(BIN)
+        .args([
+            "passphrase",
+            "reset",
+            "--role",
+            "admin",
+            "--stdin",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    reset
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"a brand new admin passphrase\n")
+        .unwrap();
+    assert!(reset.wait().unwrap().success());
+    let served = serve_with(dir.path(), &[], &[]);
+    assert_eq!(
+        login_status(&served.base, "a brand new admin passphrase"),
+        200
+    );
+    assert_eq!(login_status(&served.base, "provisioned admin secret"), 401);
+    stop(served);
+}
+
+#[test]
+fn open_mode_warns_at_every_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = serve(dir.path());
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        served.log().contains("auth.mode = \"open\""),
+        "{}",
+        served.log()
+    );
+    stop(served);
 }

@@ -1,0 +1,101 @@
+//! Serving the crew's built web app (`ui.static_dir`) at `/`, behind the same login.
+//!
+//! The app has client-side routes that share paths with the API's root aliases (`/equipment`
+//! is a page and an API path). A browser navigation asks for `text/html` and gets the app
+//! (the file if it exists, else `index.html`); anything else reaches the API. Files the
+//! routes do not claim (`/assets/…`, `/reset-app.html`) are served as they are.
+use std::path::{Path, PathBuf};
+
+use actix_files::NamedFile;
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::{Method, header};
+use actix_web::middleware::Next;
+use actix_web::web;
+
+/// The configured app folder, when there is one.
+#[derive(Debug, Clone)]
+pub struct UiDir(pub PathBuf);
+
+/// Paths that are never the app's.
+const RESERVED: &[&str] = &["/api", "/socket.io", "/login", "/logout", "/health"];
+
+fn reserved(path: &str) -> bool {
+    RESERVED.iter().any(|r| {
+        path == *r || path.starts_with(&format!("{r}/")) || path.starts_with(&format!("{r}?"))
+    })
+}
+
+/// The file under `root` a URL path names, refusing anything that climbs out of it.
+pub fn file_for(root: &Path, path: &str) -> Option<PathBuf> {
+    let mut file = root.to_path_buf();
+    for segment in path.split('/').filter(|s| !s.is_empty()) {
+        if segment == ".." || segment == "." || segment.contains('\\') {
+            return None;
+        }
+        file.push(segment);
+    }
+    file.is_file().then_some(file)
+}
+
+fn is_navigation(req: &ServiceRequest) -> bool {
+    matches!(*req.method(), Method::GET | Method::HEAD)
+        && req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/html"))
+}
+
+/// Middleware (inside authorization): browser navigations get the app.
+pub async fn serve_app(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let ui = req.app_data::<web::Data<UiDir>>().cloned();
+    if let Some(ui) = ui
+        && is_navigation(&req)
+        && !reserved(req.path())
+    {
+        let file = file_for(&ui.0, req.path()).unwrap_or_else(|| ui.0.join("index.html"));
+        if let Ok(named) = NamedFile::open_async(&file).await {
+            let (http, _) = req.into_parts();
+            let response = named.into_response(&http).map_into_boxed_body();
+            return Ok(ServiceResponse::new(http, response));
+        }
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
+}
+
+/// Unmatched GETs: a file of the app if there is one.
+pub async fn static_file(
+    req: actix_web::HttpRequest,
+    ui: Option<web::Data<UiDir>>,
+) -> actix_web::HttpResponse {
+    if let Some(ui) = ui
+        && matches!(*req.method(), Method::GET | Method::HEAD)
+        && let Some(file) = file_for(&ui.0, req.path())
+        && let Ok(named) = NamedFile::open_async(&file).await
+    {
+        return named.into_response(&req);
+    }
+    actix_web::ResponseError::error_response(&crate::error::ApiError::RouteNotFound)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_cannot_leave_the_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("index.html"), "x").unwrap();
+        assert!(file_for(dir.path(), "/index.html").is_some());
+        assert!(file_for(dir.path(), "/../index.html").is_none());
+        assert!(file_for(dir.path(), "/missing.js").is_none());
+        assert!(reserved("/api/productions"));
+        assert!(reserved("/socket.io/"));
+        assert!(!reserved("/equipment"));
+        assert!(!reserved("/apiary"));
+    }
+}

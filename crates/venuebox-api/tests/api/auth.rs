@@ -1,0 +1,653 @@
+//! Crew credentials: the whole route table refuses strangers and too-low roles, and lets
+//! the right role through; sign-in, sessions, tokens, rate limit, headers, CORS.
+use reqwest::{Method, StatusCode, header};
+use serde_json::{Value, json};
+use venuebox_api::config::{AuthMode, Secret};
+use venuebox_store::registry;
+use venuebox_store::registry::Scope;
+
+use crate::helpers::{TestApp, spawn_app_with};
+
+const ADMIN: &str = "admin passphrase for tests";
+const EDITOR: &str = "crew passphrase for tests";
+const VIEWER: &str = "viewer passphrase for tests";
+
+async fn locked_app(configure: impl FnOnce(&mut venuebox_api::Config)) -> TestApp {
+    spawn_app_with(|config| {
+        config.auth.mode = AuthMode::Passphrase;
+        config.auth.admin_passphrase = Some(Secret::new(ADMIN));
+        configure(config);
+    })
+    .await
+}
+
+/// Signs in and returns the `Cookie` header value.
+async fn sign_in(app: &TestApp, passphrase: &str) -> String {
+    let response = app
+        .client
+        .post(format!("{}/api/auth/login", app.address))
+        .json(&json!({"passphrase": passphrase}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "sign-in with {passphrase:?}"
+    );
+    let set_cookie = response.headers()[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(set_cookie.contains("HttpOnly"), "{set_cookie}");
+    assert!(set_cookie.contains("SameSite=Lax"), "{set_cookie}");
+    set_cookie.split(';').next().unwrap().to_owned()
+}
+
+async fn call(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    cookie: Option<&str>,
+    body: Option<&Value>,
+) -> (StatusCode, Value) {
+    let mut request = app.client.request(method, format!("{}{path}", app.address));
+    if let Some(cookie) = cookie {
+        request = request.header(header::COOKIE, cookie);
+    }
+    if let Some(body) = body {
+        request = request.json(body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+#[derive(Clone, Copy, PartialEq, PartialOrd)]
+enum Needs {
+    Viewer,
+    Editor,
+    Admin,
+}
+
+struct Route {
+    method: Method,
+    path: String,
+    needs: Needs,
+    /// False where being let through would do something this test must not (multicast).
+    exercise: bool,
+}
+
+fn route(method: Method, path: impl Into<String>, needs: Needs) -> Route {
+    Route {
+        method,
+        path: path.into(),
+        needs,
+        exercise: true,
+    }
+}
+
+fn route_table(production: &str) -> Vec<Route> {
+    let fake = "00000000-0000-0000-0000-000000000000";
+    let mut routes = Vec::new();
+    for kind in registry().all() {
+        for family in kind.families() {
+            for prefix in ["/api", ""] {
+                let base = format!("{prefix}/{family}");
+                match kind.scope {
+                    Scope::Production => {
+                        routes.push(route(
+                            Method::GET,
+                            format!("{base}/production/{production}"),
+                            Needs::Viewer,
+                        ));
+                        routes.push(route(Method::POST, base.clone(), Needs::Editor));
+                        routes.push(route(Method::GET, format!("{base}/{fake}"), Needs::Viewer));
+                        routes.push(route(Method::PUT, format!("{base}/{fake}"), Needs::Editor));
+                        routes.push(route(
+                            Method::DELETE,
+                            format!("{base}/{fake}"),
+                            Needs::Editor,
+                        ));
+                    }
+                    Scope::Global if ["production", "format", "equipment"].contains(&kind.name) => {
+                        let writes = if kind.name == "production" {
+                            Needs::Editor
+                        } else {
+                            Needs::Admin
+                        };
+                        routes.push(route(Method::GET, base.clone(), Needs::Viewer));
+                        routes.push(route(Method::POST, base.clone(), writes));
+                        routes.push(route(Method::GET, format!("{base}/{fake}"), Needs::Viewer));
+                        routes.push(route(Method::PUT, format!("{base}/{fake}"), writes));
+                        routes.push(route(Method::DELETE, format!("{base}/{fake}"), writes));
+                    }
+                    Scope::Global => {}
+                }
+            }
+        }
+    }
+    for list in [
+        "connector-types",
+        "source-types",
+        "frame-rates",
+        "resolutions",
+    ] {
+        routes.push(route(
+            Method::GET,
+            format!("/api/settings/{list}"),
+            Needs::Viewer,
+        ));
+        routes.push(route(
+            Method::POST,
+            format!("/api/settings/{list}"),
+            Needs::Admin,
+        ));
+        routes.push(route(
+            Method::DELETE,
+            format!("/api/settings/{list}/nothing"),
+            Needs::Admin,
+        ));
+        routes.push(route(
+            Method::PUT,
+            format!("/api/settings/{list}/reorder"),
+            Needs::Admin,
+        ));
+        routes.push(route(
+            Method::POST,
+            format!("/settings/{list}/restore-defaults"),
+            Needs::Admin,
+        ));
+    }
+    routes.extend([
+        route(Method::GET, "/api/settings", Needs::Viewer),
+        route(Method::GET, "/api/settings/some-key", Needs::Viewer),
+        route(Method::POST, "/api/settings/some-key", Needs::Admin),
+        route(Method::DELETE, "/settings/some-key", Needs::Admin),
+        route(
+            Method::GET,
+            format!("/api/device-ports/device/{fake}"),
+            Needs::Viewer,
+        ),
+        route(
+            Method::POST,
+            format!("/api/device-ports/device/{fake}/sync"),
+            Needs::Editor,
+        ),
+        route(
+            Method::DELETE,
+            format!("/api/device-ports/device/{fake}"),
+            Needs::Editor,
+        ),
+        route(
+            Method::GET,
+            format!("/api/cables/port/{fake}"),
+            Needs::Viewer,
+        ),
+        route(Method::GET, "/api/server/info", Needs::Viewer),
+        route(Method::POST, "/api/server/global-reset", Needs::Admin),
+        Route {
+            exercise: false,
+            ..route(
+                Method::GET,
+                "/api/server/discover?timeout=100",
+                Needs::Viewer,
+            )
+        },
+        Route {
+            exercise: false,
+            ..route(Method::POST, "/api/server/advertise", Needs::Admin)
+        },
+        Route {
+            exercise: false,
+            ..route(Method::POST, "/server/stop-advertising", Needs::Admin)
+        },
+        route(Method::GET, "/api/auth/me", Needs::Viewer),
+        route(Method::GET, "/api/auth/tokens", Needs::Admin),
+        route(Method::POST, "/api/auth/tokens", Needs::Admin),
+        route(Method::DELETE, "/api/auth/tokens/nothing", Needs::Admin),
+        route(Method::POST, "/api/auth/passphrases", Needs::Admin),
+        route(
+            Method::GET,
+            "/socket.io/?EIO=4&transport=websocket",
+            Needs::Viewer,
+        ),
+    ]);
+    routes
+}
+
+#[actix_web::test]
+async fn every_route_refuses_strangers_and_lower_roles_and_admits_the_right_one() {
+    let app = locked_app(|_| {}).await;
+    let admin = sign_in(&app, ADMIN).await;
+    for (role, passphrase) in [("editor", EDITOR), ("viewer", VIEWER)] {
+        let (status, _) = call(
+            &app,
+            Method::POST,
+            "/api/auth/passphrases",
+            Some(&admin),
+            Some(&json!({"role": role, "passphrase": passphrase})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let editor = sign_in(&app, EDITOR).await;
+    let viewer = sign_in(&app, VIEWER).await;
+    let (status, production) = call(
+        &app,
+        Method::POST,
+        "/api/productions",
+        Some(&editor),
+        Some(&json!({"name": "Locked"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let production = production["id"].as_str().unwrap().to_owned();
+
+    let routes = route_table(&production);
+    assert!(routes.len() > 250, "{} routes", routes.len());
+    // An empty object: enough to pass or fail validation after authorization, never to change data.
+    let body = json!({"role": "nobody"});
+    for r in &routes {
+        let with_body = matches!(r.method, Method::POST | Method::PUT).then_some(&body);
+        let (status, answer) = call(&app, r.method.clone(), &r.path, None, with_body).await;
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "{} {} without credentials: {answer}",
+            r.method,
+            r.path
+        );
+        assert_eq!(answer["code"], json!("UNAUTHENTICATED"));
+        for (cookie, level) in [
+            (&viewer, Needs::Viewer),
+            (&editor, Needs::Editor),
+            (&admin, Needs::Admin),
+        ] {
+            if level < r.needs {
+                let (status, answer) =
+                    call(&app, r.method.clone(), &r.path, Some(cookie), with_body).await;
+                assert_eq!(
+                    status,
+                    StatusCode::FORBIDDEN,
+                    "{} {} as a lower role: {answer}",
+                    r.method,
+                    r.path
+                );
+                assert_eq!(answer["code"], json!("INSUFFICIENT_ROLE"));
+            } else if r.exercise {
+                let (status, answer) =
+                    call(&app, r.method.clone(), &r.path, Some(cookie), with_body).await;
+                assert!(
+                    status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN,
+                    "{} {} with the right role answered {status}: {answer}",
+                    r.method,
+                    r.path
+                );
+            }
+        }
+    }
+    // Health stays public for probes.
+    let (status, _) = call(&app, Method::GET, "/health", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = call(&app, Method::GET, "/api/health", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn wrong_passphrases_are_rate_limited_per_address() {
+    let app = locked_app(|config| config.auth.login_attempts = 3).await;
+    for _ in 0..3 {
+        let (status, body) = call(
+            &app,
+            Method::POST,
+            "/api/auth/login",
+            None,
+            Some(&json!({"passphrase": "guess"})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(body["code"], json!("INVALID_CREDENTIALS"));
+    }
+    let response = app
+        .client
+        .post(format!("{}/api/auth/login", app.address))
+        .json(&json!({"passphrase": ADMIN}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "even the right passphrase waits"
+    );
+    assert!(response.headers().contains_key(header::RETRY_AFTER));
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn sessions_expire_and_logout_and_passphrase_changes_end_them() {
+    let app = locked_app(|config| config.auth.session_minutes = 0).await;
+    let expired = sign_in(&app, ADMIN).await;
+    let (status, _) = call(&app, Method::GET, "/api/productions", Some(&expired), None).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "a session past its lifetime is refused"
+    );
+    app.stop().await;
+
+    let app = locked_app(|_| {}).await;
+    let admin = sign_in(&app, ADMIN).await;
+    let (status, me) = call(&app, Method::GET, "/api/auth/me", Some(&admin), None).await;
+    assert_eq!(
+        (status, me["role"].clone()),
+        (StatusCode::OK, json!("admin"))
+    );
+    call(
+        &app,
+        Method::POST,
+        "/api/auth/passphrases",
+        Some(&admin),
+        Some(&json!({"role": "editor", "passphrase": EDITOR})),
+    )
+    .await;
+    let editor = sign_in(&app, EDITOR).await;
+    call(
+        &app,
+        Method::POST,
+        "/api/auth/passphrases",
+        Some(&admin),
+        Some(&json!({"role": "editor", "passphrase": "a new crew passphrase"})),
+    )
+    .await;
+    let (status, _) = call(&app, Method::GET, "/api/productions", Some(&editor), None).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "changing the crew passphrase signs the crew out"
+    );
+    let (status, _) = call(
+        &app,
+        Method::POST,
+        "/api/auth/login",
+        None,
+        Some(&json!({"passphrase": EDITOR})),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the old passphrase no longer works"
+    );
+    let (status, _) = call(&app, Method::POST, "/logout", Some(&admin), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = call(&app, Method::GET, "/api/productions", Some(&admin), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "signed out");
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn device_tokens_work_until_revoked() {
+    let app = locked_app(|_| {}).await;
+    let admin = sign_in(&app, ADMIN).await;
+    let (status, created) = call(
+        &app,
+        Method::POST,
+        "/api/auth/tokens",
+        Some(&admin),
+        Some(&json!({"role": "editor", "name": "FOH laptop"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let token = created["token"].as_str().unwrap().to_owned();
+    let id = created["id"].as_str().unwrap().to_owned();
+    let bearer = |method: Method, path: &str| {
+        app.client
+            .request(method, format!("{}{path}", app.address))
+            .bearer_auth(&token)
+    };
+    let response = bearer(Method::POST, "/api/productions")
+        .json(&json!({"name": "By token"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let response = bearer(Method::POST, "/api/equipment")
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::FORBIDDEN,
+        "an editor token is not admin"
+    );
+
+    let (_, listed) = call(&app, Method::GET, "/api/auth/tokens", Some(&admin), None).await;
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["name"], json!("FOH laptop"));
+    assert!(
+        !listed[0].to_string().contains(&token),
+        "the secret is never listed"
+    );
+
+    let (status, _) = call(
+        &app,
+        Method::DELETE,
+        &format!("/api/auth/tokens/{id}"),
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let response = bearer(Method::GET, "/api/productions")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::UNAUTHORIZED,
+        "revocation takes effect at once"
+    );
+    let response = app
+        .client
+        .get(format!("{}/api/productions", app.address))
+        .bearer_auth("vbx_made_up")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn browsers_are_sent_to_the_login_page_and_get_a_cookie() {
+    let app = locked_app(|_| {}).await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let response = client
+        .get(format!("{}/api/productions", app.address))
+        .header(header::ACCEPT, "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FOUND);
+    assert_eq!(
+        response.headers()[header::LOCATION],
+        "/login?next=/api/productions"
+    );
+    let page = client
+        .get(format!("{}/login", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("<form method=\"post\" action=\"/login\">"));
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "no external resources"
+    );
+    let response = client
+        .post(format!("{}/login", app.address))
+        .form(&[("passphrase", ADMIN), ("next", "/api/productions")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.headers()[header::LOCATION], "/api/productions");
+    assert!(
+        response.headers()[header::SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .starts_with("venuebox_session=")
+    );
+    let response = client
+        .post(format!("{}/login", app.address))
+        .form(&[("passphrase", "nope"), ("next", "//evil.example")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        response.headers()[header::LOCATION],
+        "/login?failed=1&next=/"
+    );
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn security_headers_on_every_answer_and_cors_only_for_configured_origins() {
+    let app =
+        locked_app(|config| config.auth.cors_origins = vec!["http://localhost:3011".into()]).await;
+    for path in ["/api/productions", "/api/nothing", "/health", "/login"] {
+        let response = app
+            .client
+            .get(format!("{}{path}", app.address))
+            .send()
+            .await
+            .unwrap();
+        for name in [
+            "x-content-type-options",
+            "x-frame-options",
+            "referrer-policy",
+            "content-security-policy",
+        ] {
+            assert!(response.headers().contains_key(name), "{path} lacks {name}");
+        }
+    }
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(Method::OPTIONS, format!("{}/api/sources", app.address))
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", "POST")
+            .header("Access-Control-Request-Headers", "content-type")
+            .send()
+    };
+    let allowed = preflight("http://localhost:3011").await.unwrap();
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "http://localhost:3011"
+    );
+    assert_eq!(
+        allowed.headers()["access-control-allow-credentials"],
+        "true"
+    );
+    let stranger = preflight("http://caterer.example").await.unwrap();
+    assert!(
+        !stranger
+            .headers()
+            .contains_key("access-control-allow-origin")
+    );
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn the_crew_web_app_is_served_behind_the_login_and_shares_paths_with_the_api() {
+    let site = tempfile::tempdir().unwrap();
+    std::fs::write(
+        site.path().join("index.html"),
+        "<!doctype html><title>Crew app</title>",
+    )
+    .unwrap();
+    std::fs::create_dir(site.path().join("assets")).unwrap();
+    std::fs::write(site.path().join("assets/app.js"), "console.log('crew')").unwrap();
+    std::fs::write(site.path().join("reset-app.html"), "<title>Reset</title>").unwrap();
+    let dir = site.path().to_owned();
+    let app = locked_app(move |config| config.ui.static_dir = dir).await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let get = |path: &str, accept: &str, cookie: Option<&str>| {
+        let mut request = client
+            .get(format!("{}{path}", app.address))
+            .header(header::ACCEPT, accept);
+        if let Some(cookie) = cookie {
+            request = request.header(header::COOKIE, cookie);
+        }
+        request.send()
+    };
+    let html = "text/html,application/xhtml+xml";
+    let stranger = get("/equipment", html, None).await.unwrap();
+    assert_eq!(
+        stranger.status(),
+        StatusCode::FOUND,
+        "the app is behind the login"
+    );
+    let cookie = sign_in(&app, ADMIN).await;
+    let cookie = Some(cookie.as_str());
+    for page in ["/", "/equipment", "/projects", "/projects/123/sources"] {
+        let response = get(page, html, cookie).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{page}");
+        assert!(
+            response.text().await.unwrap().contains("Crew app"),
+            "{page} is the app"
+        );
+    }
+    let reset = get("/reset-app.html", html, cookie)
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(reset.contains("Reset"));
+    let script = get("/assets/app.js", "*/*", cookie).await.unwrap();
+    assert_eq!(script.status(), StatusCode::OK);
+    assert!(
+        script.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .contains("javascript")
+    );
+    let api = get("/equipment", "application/json, text/plain, */*", cookie)
+        .await
+        .unwrap();
+    assert_eq!(api.status(), StatusCode::OK);
+    let specs: Value = api.json().await.unwrap();
+    assert_eq!(
+        specs.as_array().unwrap().len(),
+        257,
+        "an API call at the same path gets JSON"
+    );
+    let missing = get("/missing.js", "*/*", cookie).await.unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        missing.json::<Value>().await.unwrap()["code"],
+        json!("ROUTE_NOT_FOUND")
+    );
+    let climbing = get("/assets/../../etc/passwd", "*/*", cookie)
+        .await
+        .unwrap();
+    assert_eq!(climbing.status(), StatusCode::NOT_FOUND);
+    app.stop().await;
+}

@@ -1,0 +1,150 @@
+//! Credential commands: `passphrase reset` (local, on the database) and `token ...` (over the
+//! running box's HTTP API, signed in as admin).
+use std::io::{BufRead, IsTerminal};
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+use venuebox_api::auth::{Role, generate_passphrase, hash_passphrase};
+use venuebox_store::{Store, StoreOptions, access};
+
+use crate::cli::TokenAction;
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+pub fn reset_passphrase(data_dir: &Path, role: &str, from_stdin: bool) -> anyhow::Result<()> {
+    let role = Role::parse(role).context("--role must be admin, editor or viewer")?;
+    let (passphrase, generated) = if from_stdin {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        (line.trim_end_matches(['\r', '\n']).to_owned(), false)
+    } else {
+        (generate_passphrase(), true)
+    };
+    if passphrase.chars().count() < 8 {
+        bail!("a passphrase needs at least 8 characters");
+    }
+    let hash = hash_passphrase(&passphrase);
+    let store = Store::open(data_dir, StoreOptions { readers: 1 })
+        .with_context(|| format!("opening the database in {}", data_dir.display()))?;
+    runtime()?.block_on(store.write(move |tx| {
+        access::set_credential(tx.conn(), role.as_str(), &hash)?;
+        access::delete_sessions_of(tx.conn(), role.as_str())
+    }))?;
+    store.close();
+    if generated {
+        println!("new {} passphrase: {passphrase}", role.as_str());
+    } else {
+        println!("{} passphrase changed", role.as_str());
+    }
+    println!("every {} browser session was signed out", role.as_str());
+    Ok(())
+}
+
+/// Signs in as admin and returns the session cookie (none when the box runs open).
+async fn sign_in(client: &reqwest::Client, url: &str) -> anyhow::Result<Option<String>> {
+    let passphrase = match std::env::var("VENUEBOX_ADMIN_PASSPHRASE") {
+        Ok(p) if !p.is_empty() => p,
+        _ if std::io::stdin().is_terminal() => rpassword::prompt_password("admin passphrase: ")?,
+        _ => return Ok(None),
+    };
+    let response = client
+        .post(format!("{url}/api/auth/login"))
+        .json(&json!({"passphrase": passphrase}))
+        .send()
+        .await
+        .with_context(|| format!("cannot reach the box at {url}"))?;
+    if !response.status().is_success() {
+        let body: Value = response.json().await.unwrap_or_default();
+        bail!(
+            "sign-in refused: {}",
+            body["error"].as_str().unwrap_or("unknown error")
+        );
+    }
+    Ok(response
+        .headers()
+        .get(reqwest::header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(str::to_owned))
+}
+
+pub fn tokens(url: &str, action: TokenAction) -> anyhow::Result<()> {
+    let url = url.trim_end_matches('/').to_owned();
+    runtime()?.block_on(async move {
+        let client = reqwest::Client::new();
+        let cookie = sign_in(&client, &url).await?;
+        let request = |method: reqwest::Method, path: &str| {
+            let request = client.request(method, format!("{url}{path}"));
+            match &cookie {
+                Some(c) => request.header(reqwest::header::COOKIE, c),
+                None => request,
+            }
+        };
+        let response = match &action {
+            TokenAction::Create { role, name } => {
+                request(reqwest::Method::POST, "/api/auth/tokens")
+                    .json(&json!({"role": role, "name": name}))
+                    .send()
+                    .await?
+            }
+            TokenAction::List => {
+                request(reqwest::Method::GET, "/api/auth/tokens")
+                    .send()
+                    .await?
+            }
+            TokenAction::Revoke { id } => {
+                request(reqwest::Method::DELETE, &format!("/api/auth/tokens/{id}"))
+                    .send()
+                    .await?
+            }
+        };
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or_default();
+        if !status.is_success() {
+            bail!(
+                "{status}: {}",
+                body["error"].as_str().unwrap_or("request failed")
+            );
+        }
+        match action {
+            TokenAction::Create { .. } => {
+                println!(
+                    "token (shown once): {}",
+                    body["token"].as_str().unwrap_or_default()
+                );
+                println!(
+                    "id {} · {} · {}",
+                    body["id"].as_str().unwrap_or_default(),
+                    body["role"].as_str().unwrap_or_default(),
+                    body["name"].as_str().unwrap_or_default()
+                );
+            }
+            TokenAction::List => {
+                println!(
+                    "{:<14} {:<8} {:<26} {:<26} {:<26} NAME",
+                    "ID", "ROLE", "CREATED", "LAST USED", "REVOKED"
+                );
+                for token in body.as_array().into_iter().flatten() {
+                    let text = |k: &str| token[k].as_str().unwrap_or("-").to_owned();
+                    println!(
+                        "{:<14} {:<8} {:<26} {:<26} {:<26} {}",
+                        text("id"),
+                        text("role"),
+                        text("createdAt"),
+                        text("lastUsedAt"),
+                        text("revokedAt"),
+                        text("name")
+                    );
+                }
+            }
+            TokenAction::Revoke { id } => println!("token {id} revoked"),
+        }
+        Ok(())
+    })
+}
