@@ -17,13 +17,14 @@ export class Box {
   }
 
   // Starts a box. `realtime` overrides [realtime] settings; `port` reuses a port; `dir` a data folder.
-  static async start({ realtime = {}, port = 0, dir } = {}) {
+  static async start({ realtime = {}, port = 0, dir, auth = 'open', env = {} } = {}) {
     dir ??= mkdtempSync(join(tmpdir(), 'venuebox-node-'));
     const config = join(dir, 'venuebox.toml');
     const lines = Object.entries(realtime).map(([k, v]) => `${k} = ${v}`);
     writeFileSync(config, `[realtime]\n${lines.join('\n')}\n`);
-    const child = spawn(BIN, ['serve', '--listen', `127.0.0.1:${port}`, '--no-mdns', '--auth-mode', 'open',
-      '--data-dir', join(dir, 'data'), '--config', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(BIN, ['serve', '--listen', `127.0.0.1:${port}`, '--no-mdns', '--auth-mode', auth,
+      '--data-dir', join(dir, 'data'), '--config', config],
+    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
     const base = await new Promise((resolve, reject) => {
       let log = '';
       const timer = setTimeout(() => reject(new Error(`no start-up line:\n${log}`)), 60000);

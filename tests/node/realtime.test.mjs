@@ -307,6 +307,33 @@ describe('reconnecting', () => {
   });
 });
 
+describe('a locked box (passphrase mode)', () => {
+  let box;
+  before(async () => { box = await Box.start({ auth: 'passphrase', env: { VENUEBOX_ADMIN_PASSPHRASE: 'node test admin passphrase' } }); });
+  after(async () => { await box.stop(); });
+
+  test('the handshake needs the crew\'s session cookie', async () => {
+    await assert.rejects(box.connect(), 'a stranger cannot open the realtime connection');
+    const login = await fetch(`${box.base}/api/auth/login`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ passphrase: 'node test admin passphrase' }),
+    });
+    assert.equal(login.status, 200);
+    const cookie = login.headers.get('set-cookie').split(';')[0];
+    const socket = await box.connect({ extraHeaders: { Cookie: cookie } });
+    const created = next(socket, 'production:created');
+    socket.emit('production-list:join', {});
+    await sleep(100);
+    const made = await fetch(`${box.base}/api/productions`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json', Cookie: cookie },
+      body: JSON.stringify({ name: 'Signed in' }),
+    });
+    assert.equal(made.status, 201);
+    assert.equal((await created).production.name, 'Signed in');
+    socket.close();
+  });
+});
+
 describe('protocol refusals (raw WebSocket and HTTP)', () => {
   let box;
   before(async () => { box = await Box.start(); });
