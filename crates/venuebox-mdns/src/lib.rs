@@ -310,27 +310,21 @@ pub fn free_names(instance: &str, host: &str, others: &[Discovered]) -> (String,
                 .eq_ignore_ascii_case(&format!("{label}.local"))
         })
     };
-    let instance = (1..)
-        .map(|n| {
-            if n == 1 {
-                instance.to_owned()
-            } else {
-                format!("{instance} ({n})")
-            }
-        })
-        .find(|candidate| !instance_taken(candidate))
-        .expect("some suffix is free");
-    let host = (1..)
-        .map(|n| {
-            if n == 1 {
-                host.to_owned()
-            } else {
-                format!("{host}-{n}")
-            }
-        })
-        .find(|candidate| !host_taken(candidate))
-        .expect("some suffix is free");
+    let instance = first_free(|n| format!("{instance} ({n})"), instance, instance_taken);
+    let host = first_free(|n| format!("{host}-{n}"), host, host_taken);
     (instance, host)
+}
+
+/// `base` if free, else the first of `suffixed(2)`, `suffixed(3)`, … that is.
+fn first_free(
+    suffixed: impl Fn(u32) -> String,
+    base: &str,
+    taken: impl Fn(&str) -> bool,
+) -> String {
+    std::iter::once(base.to_owned())
+        .chain((2..).map(suffixed))
+        .find(|candidate| !taken(candidate))
+        .expect("some suffix is free")
 }
 
 /// Registers both services under the names in use. `probe` is false when re-announcing
