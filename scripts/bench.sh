@@ -6,7 +6,9 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 ensure_build_deps
 say "API throughput (release build, server and client on this machine, mDNS off)"
-cargo run --release --locked -q -p venuebox-api --example bench_api -- "${1:-5}"
+cargo run --release --locked -q -p venuebox-api --example bench_api -- "${1:-5}" open
+say "the same with crew credentials checked on every request (editor bearer token)"
+cargo run --release --locked -q -p venuebox-api --example bench_api -- "${1:-5}" token
 say "realtime delivery latency (100 socket.io-client connections, release build)"
 ensure_node
 cargo build --release --locked -q -p venuebox

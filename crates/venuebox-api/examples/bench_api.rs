@@ -6,8 +6,9 @@
 //! fsync'd commit carried (group commit). Then measures reads of a 100-source list.
 //! Client and server share this machine's cores, so the figures are a floor.
 //!
-//! Run: `cargo run --release -p venuebox-api --example bench_api -- [seconds]`
-//! (or `scripts/bench.sh`).
+//! Run: `cargo run --release -p venuebox-api --example bench_api -- [seconds] [open|token]`
+//! (or `scripts/bench.sh`). `token` runs in passphrase mode with every request carrying an
+//! editor bearer token, to show what checking credentials costs.
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -20,6 +21,35 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     }
     let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[index].as_secs_f64() * 1000.0
+}
+
+/// Signs in as admin and creates an editor token.
+async fn editor_token(base: &str) -> String {
+    let client = reqwest::Client::new();
+    let login = client
+        .post(format!("{base}/api/auth/login"))
+        .json(&json!({"passphrase": "bench admin passphrase"}))
+        .send()
+        .await
+        .unwrap();
+    let cookie = login.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let created: serde_json::Value = client
+        .post(format!("{base}/api/auth/tokens"))
+        .header("cookie", cookie)
+        .json(&json!({"role": "editor", "name": "bench"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    created["token"].as_str().unwrap().to_owned()
 }
 
 async fn create_production(client: &reqwest::Client, base: &str, name: &str) -> String {
@@ -41,16 +71,39 @@ async fn main() {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(5);
+    let with_token = std::env::args().nth(2).as_deref() == Some("token");
     let dir = tempfile::tempdir().expect("temporary folder");
     let mut config = Config::for_tests(dir.path());
     config.server.workers = 2;
+    if with_token {
+        config.auth.mode = venuebox_api::config::AuthMode::Passphrase;
+        config.auth.admin_passphrase =
+            Some(venuebox_api::config::Secret::new("bench admin passphrase"));
+    }
     let app = Application::build(config).await.expect("server builds");
     let base = format!("http://127.0.0.1:{}", app.port());
     let store = app.store().clone();
     let handle = app.handle();
     let served = tokio::spawn(app.run_until_stopped());
+    let mut headers = reqwest::header::HeaderMap::new();
+    if with_token {
+        let token = editor_token(&base).await;
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {token}").parse().unwrap(),
+        );
+    }
+    println!(
+        "auth: {}",
+        if with_token {
+            "passphrase mode, editor bearer token on every request"
+        } else {
+            "open"
+        }
+    );
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
+        .default_headers(headers)
         .build()
         .unwrap();
     let production = create_production(&client, &base, "Bench").await;

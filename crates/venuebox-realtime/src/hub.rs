@@ -257,11 +257,17 @@ impl Hub {
         );
     }
 
-    /// Sends an event (encoded once) to an audience; never waits.
+    /// Sends an event (encoded once, and only if someone is there) to an audience; never waits.
     pub fn emit(&self, audience: &Audience, event: &str, payload: &Value) {
-        let frame: ByteString = protocol::encode_event(event, payload).into();
         let mut state = self.state();
-        self.deliver_locked(&mut state, audience, frame);
+        let anyone = match audience {
+            Audience::Everyone => !state.connections.is_empty(),
+            Audience::Room(room) | Audience::RoomExcept(room, _) => state.rooms.contains_key(room),
+        };
+        if anyone {
+            let frame: ByteString = protocol::encode_event(event, payload).into();
+            self.deliver_locked(&mut state, audience, frame);
+        }
     }
 
     /// Sends a frame to one connection (a reply); evicts it if its queue is full.
