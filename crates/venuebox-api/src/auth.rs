@@ -320,6 +320,9 @@ pub async fn authorize(
     let needed = required_access(req.method(), req.path());
     let role = if state.mode == AuthMode::Open {
         Some(Role::Admin)
+    } else if needed == Access::Public {
+        // A stale token must not keep anyone from the health probe or the sign-in page.
+        None
     } else {
         match principal_of(&req, &store, &state).await {
             Ok(role) => role,
