@@ -79,7 +79,7 @@ pub fn required_access(method: &Method, path: &str) -> Access {
     {
         return Access::Public;
     }
-    if under("/auth/tokens") || under("/auth/passphrases") {
+    if under("/auth/tokens") || under("/auth/passphrases") || under("/admin") {
         return Access::Needs(Role::Admin);
     }
     if matches!(

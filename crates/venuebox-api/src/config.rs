@@ -26,6 +26,7 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
 pub struct Config {
     pub server: ServerConfig,
     pub storage: StorageConfig,
+    pub backup: BackupConfig,
     pub node: NodeConfig,
     pub mdns: venuebox_mdns::MdnsSettings,
     pub ui: UiConfig,
@@ -53,6 +54,25 @@ pub struct ServerConfig {
 pub struct StorageConfig {
     pub data_dir: PathBuf,
     pub readers: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupConfig {
+    pub dir: PathBuf,
+    pub interval_minutes: u64,
+    pub keep: usize,
+}
+
+impl Config {
+    /// The folder backups go to.
+    pub fn backup_dir(&self) -> PathBuf {
+        if self.backup.dir.as_os_str().is_empty() {
+            self.storage.data_dir.join("backups")
+        } else {
+            self.backup.dir.clone()
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -182,6 +202,7 @@ impl Config {
         config.mdns.enabled = false;
         // Tests of other features are not about credentials; auth tests switch it on.
         config.auth.mode = AuthMode::Open;
+        config.backup.interval_minutes = 0;
         config
     }
 

@@ -52,7 +52,9 @@ impl ApiError {
                 StoreError::VersionConflict { .. } => "VERSION_CONFLICT",
                 StoreError::Duplicate(_) => "DUPLICATE",
                 StoreError::Forbidden(_) => "FORBIDDEN",
-                StoreError::Unavailable(_) | StoreError::Closed => "DATABASE_UNAVAILABLE",
+                StoreError::Unavailable(_) | StoreError::Closed | StoreError::Locked(_) => {
+                    "DATABASE_UNAVAILABLE"
+                }
                 StoreError::Sqlite(_)
                 | StoreError::Migration(_)
                 | StoreError::Io(_)
@@ -119,7 +121,7 @@ impl ApiError {
             }
             // Internal details stay in the log, not in the answer.
             ApiError::Store(err) if self.status_code().is_server_error() => match err {
-                StoreError::Unavailable(_) | StoreError::Closed => {
+                StoreError::Unavailable(_) | StoreError::Closed | StoreError::Locked(_) => {
                     "The database cannot take writes right now".into()
                 }
                 _ => "Internal server error".into(),
@@ -144,7 +146,9 @@ impl ResponseError for ApiError {
                     StatusCode::CONFLICT
                 }
                 StoreError::Forbidden(_) => StatusCode::FORBIDDEN,
-                StoreError::Unavailable(_) | StoreError::Closed => StatusCode::SERVICE_UNAVAILABLE,
+                StoreError::Unavailable(_) | StoreError::Closed | StoreError::Locked(_) => {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
                 StoreError::Sqlite(_)
                 | StoreError::Migration(_)
                 | StoreError::Io(_)

@@ -66,7 +66,8 @@ pub fn create_app(
     let auth = web::Data::new(crate::auth::AuthState::new(&state.config.auth));
     let ui = (!state.config.ui.static_dir.as_os_str().is_empty())
         .then(|| web::Data::new(crate::ui::UiDir(state.config.ui.static_dir.clone())));
-    let mut app = App::new().app_data(auth);
+    let backups = web::Data::new(crate::routes::backups::BackupDir(state.config.backup_dir()));
+    let mut app = App::new().app_data(auth).app_data(backups);
     if let Some(ui) = ui {
         app = app.app_data(ui);
     }
@@ -182,6 +183,8 @@ pub struct Application {
     store: Store,
     realtime: Realtime,
     advertiser: Advertiser,
+    /// Tasks that live as long as the server (they hold the store; stopping ends them).
+    background: Vec<tokio::task::JoinHandle<()>>,
 }
 
 /// Stops a running [`Application`] from elsewhere (a signal handler, a test).
@@ -259,7 +262,15 @@ impl Application {
             }
         }
         let realtime = Realtime::new(config.realtime);
-        realtime.start(&store);
+        let realtime_task = realtime.start(&store);
+        let mut background = vec![realtime_task];
+        if config.backup.interval_minutes > 0 {
+            background.push(spawn_scheduled_backups(
+                &store,
+                config.backup_dir(),
+                &config,
+            ));
+        }
         let advertiser = Advertiser::new(
             Announcement {
                 instance_name: if config.mdns.instance_name.trim().is_empty() {
@@ -320,6 +331,7 @@ impl Application {
             store,
             realtime,
             advertiser,
+            background,
         })
     }
 
@@ -379,6 +391,10 @@ impl Application {
         });
         let served = self.server.await;
         signals.abort();
+        for task in self.background {
+            task.abort();
+            let _ = task.await;
+        }
         let store = self.store;
         tokio::task::spawn_blocking(move || store.close())
             .await
@@ -400,4 +416,37 @@ async fn shutdown_signal() {
         _ = interrupt.recv() => {}
         _ = terminate.recv() => {}
     }
+}
+
+/// A verified snapshot every `backup.interval_minutes`, keeping the newest `backup.keep`.
+fn spawn_scheduled_backups(
+    store: &Store,
+    dir: std::path::PathBuf,
+    config: &Config,
+) -> tokio::task::JoinHandle<()> {
+    let every = std::time::Duration::from_secs(config.backup.interval_minutes * 60);
+    let keep = config.backup.keep;
+    let store = store.clone();
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        loop {
+            ticks.tick().await;
+            match store.backup_to(dir.clone()).await {
+                Ok(file) => {
+                    tracing::info!(file = %file.file, bytes = file.bytes, "scheduled backup written");
+                    let pruning = dir.clone();
+                    if let Ok(Err(err)) = tokio::task::spawn_blocking(move || {
+                        venuebox_store::backup::prune(&pruning, keep)
+                    })
+                    .await
+                    {
+                        tracing::warn!(%err, "pruning old backups failed");
+                    }
+                }
+                // The store is closing (shutdown): stop quietly.
+                Err(venuebox_store::StoreError::Closed) => break,
+                Err(err) => tracing::error!(%err, "scheduled backup failed"),
+            }
+        }
+    })
 }

@@ -42,6 +42,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the database cannot take writes right now: {0}")]
     Unavailable(String),
+    #[error("the data folder {0} is in use by a running venuebox (stop it first)")]
+    Locked(String),
     #[error("the store is shut down")]
     Closed,
     #[error("internal error: {0}")]

@@ -9,6 +9,7 @@
 //!   after the fsync'd commit), and publish [`ChangeEvent`]s to [`Store::subscribe`]rs.
 //! * The kinds and their fields are declared in [`kinds`] with the types of [`registry`].
 pub mod access;
+pub mod backup;
 pub mod clock;
 pub mod codec;
 pub mod entities;
@@ -42,6 +43,33 @@ mod embedded {
 
 /// The database file inside the data folder.
 pub const DATABASE_FILE: &str = "venuebox.db";
+/// Held exclusively by whoever has the database open for writing (the running box, or a
+/// `restore`), so two of them never share a data folder.
+pub const LOCK_FILE: &str = "venuebox.lock";
+
+/// An exclusive hold on a data folder, released when dropped (or when the process dies).
+#[derive(Debug)]
+pub struct DataDirLock {
+    _file: std::fs::File,
+}
+
+impl DataDirLock {
+    pub fn acquire(data_dir: &Path) -> Result<DataDirLock> {
+        std::fs::create_dir_all(data_dir)?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(data_dir.join(LOCK_FILE))?;
+        match file.try_lock() {
+            Ok(()) => Ok(DataDirLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                Err(StoreError::Locked(data_dir.display().to_string()))
+            }
+            Err(std::fs::TryLockError::Error(err)) => Err(err.into()),
+        }
+    }
+}
 /// How many change events a slow subscriber may fall behind before it misses some.
 const EVENT_BUFFER: usize = 4096;
 
@@ -64,6 +92,7 @@ pub struct Store {
 }
 
 struct Inner {
+    _lock: DataDirLock,
     path: PathBuf,
     node_id: String,
     writer: writer::Writer,
@@ -118,7 +147,7 @@ impl Store {
     /// Opens (creating if needed) the database in `data_dir`, migrates and seeds it, and
     /// starts the writer. Blocking: call it from a blocking context.
     pub fn open(data_dir: &Path, options: StoreOptions) -> Result<Store> {
-        std::fs::create_dir_all(data_dir)?;
+        let lock = DataDirLock::acquire(data_dir)?;
         let path = data_dir.join(DATABASE_FILE);
         let mut conn = open_writer_connection(&path)?;
         let applied = migrate(&mut conn)?;
@@ -134,6 +163,7 @@ impl Store {
         let (writer, handle) = writer::Writer::spawn(conn, events.clone())?;
         Ok(Store {
             inner: Arc::new(Inner {
+                _lock: lock,
                 path,
                 node_id,
                 writer,
@@ -148,7 +178,7 @@ impl Store {
     /// Applies migrations (and first-start seeding) without starting anything; for
     /// `venuebox migrate`. Returns the migrations applied now.
     pub fn migrate_only(data_dir: &Path) -> Result<Vec<String>> {
-        std::fs::create_dir_all(data_dir)?;
+        let _lock = DataDirLock::acquire(data_dir)?;
         let mut conn = open_writer_connection(&data_dir.join(DATABASE_FILE))?;
         let applied = migrate(&mut conn)?;
         seed::ensure_node_id(&conn)?;
@@ -163,6 +193,14 @@ impl Store {
     /// This node's stable id (generated on first start).
     pub fn node_id(&self) -> &str {
         &self.inner.node_id
+    }
+
+    /// A verified snapshot of the database in `dir` (see [`backup`]); writers keep going.
+    pub async fn backup_to(&self, dir: PathBuf) -> Result<backup::BackupFile> {
+        let database = self.inner.path.clone();
+        tokio::task::spawn_blocking(move || backup::snapshot(&database, &dir))
+            .await
+            .map_err(|e| StoreError::Internal(format!("backup task failed: {e}")))?
     }
 
     pub fn writer_stats(&self) -> &WriterStats {

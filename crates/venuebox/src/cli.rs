@@ -22,6 +22,22 @@ pub enum Command {
     Serve(ServeArgs),
     /// Apply database migrations (and first-start seeding), then exit.
     Migrate(CommonArgs),
+    /// Take a verified snapshot of the database (safe while the box runs).
+    Backup {
+        #[command(flatten)]
+        common: CommonArgs,
+        /// Folder for the snapshot (default: backup.dir, i.e. <data_dir>/backups).
+        #[arg(long, value_name = "DIR")]
+        to: Option<PathBuf>,
+    },
+    /// Replace the database with a backup; refuses while the box runs. The current database
+    /// is saved to the backups folder first.
+    Restore {
+        /// The backup file.
+        file: PathBuf,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
     /// List the boxes announcing themselves on this network (mDNS).
     Discover(DiscoverArgs),
     /// Change a passphrase on this box (works with the box stopped; ends that role's sessions).

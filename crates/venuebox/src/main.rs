@@ -43,6 +43,32 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Discover(args) => discover(&args),
+        Command::Backup { common, to } => {
+            let config = Config::load(common.config.as_deref(), &common.overrides())?;
+            let dir = to.unwrap_or_else(|| config.backup_dir());
+            let database = config.storage.data_dir.join(venuebox_store::DATABASE_FILE);
+            let file = venuebox_store::backup::snapshot(&database, &dir)
+                .with_context(|| format!("backing up {}", database.display()))?;
+            println!(
+                "{} ({} bytes, integrity checked)",
+                dir.join(&file.file).display(),
+                file.bytes
+            );
+            Ok(())
+        }
+        Command::Restore { file, common } => {
+            let config = Config::load(common.config.as_deref(), &common.overrides())?;
+            let data_dir = &config.storage.data_dir;
+            let _lock = venuebox_store::DataDirLock::acquire(data_dir)?;
+            let database = data_dir.join(venuebox_store::DATABASE_FILE);
+            let saved = venuebox_store::backup::restore(&file, data_dir, &database)
+                .with_context(|| format!("restoring {}", file.display()))?;
+            if !saved.file.is_empty() {
+                println!("the previous database was saved as backups/{}", saved.file);
+            }
+            println!("restored {} into {}", file.display(), database.display());
+            Ok(())
+        }
         Command::Passphrase {
             action:
                 cli::PassphraseAction::Reset {

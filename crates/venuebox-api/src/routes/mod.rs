@@ -4,6 +4,7 @@
 //!
 //! Every route is served under `/api` and, because the crew app sometimes drops the prefix
 //! after switching servers (contract §1.1), at the root too.
+pub mod backups;
 pub mod entities;
 pub mod ports;
 pub mod server;
@@ -20,6 +21,7 @@ pub struct KindRef(pub &'static venuebox_store::KindDef);
 /// Registers the API. `prefixed` is true for the `/api` copy, false for the root aliases.
 pub fn configure(cfg: &mut web::ServiceConfig, prefixed: bool) {
     server::configure(cfg, prefixed);
+    backups::configure(cfg);
     settings::configure(cfg);
     ports::configure(cfg);
     for kind in registry().all() {

@@ -132,3 +132,107 @@ async fn reopening_keeps_the_node_id_and_does_not_reseed() {
         theirs[0]["equipment_io_ports"][0]["uuid"]
     );
 }
+
+/// Every row of every table, in a stable order: equal dumps mean identical query results.
+fn dump(path: &std::path::Path) -> Vec<String> {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut rows = Vec::new();
+    for table in ["entities", "meta", "credentials", "tokens"] {
+        let mut stmt = conn
+            .prepare(&format!("SELECT * FROM {table} ORDER BY 1"))
+            .unwrap();
+        let columns = stmt.column_count();
+        let mut query = stmt.query([]).unwrap();
+        while let Some(row) = query.next().unwrap() {
+            let values: Vec<String> = (0..columns)
+                .map(|i| format!("{:?}", row.get_ref(i).unwrap()))
+                .collect();
+            rows.push(format!("{table}: {}", values.join(" | ")));
+        }
+    }
+    rows
+}
+
+#[tokio::test]
+async fn a_backup_restores_to_identical_query_results() {
+    use venuebox_store::backup;
+    let (dir, store) = open();
+    let productions = registry().kind("production");
+    store
+        .create(productions, body(json!({"id": "p", "name": "Before"})))
+        .await
+        .unwrap();
+    let backups = dir.path().join("backups");
+    let file = store.backup_to(backups.clone()).await.unwrap();
+    assert!(file.bytes > 0);
+    let snapshot = backups.join(&file.file);
+    let expected = dump(&snapshot);
+
+    // Another process cannot open the same data folder while the store holds it.
+    assert!(matches!(
+        Store::open(dir.path(), StoreOptions::default()),
+        Err(StoreError::Locked(_))
+    ));
+    store
+        .update(
+            productions,
+            "p".into(),
+            body(json!({"name": "After", "version": 1})),
+        )
+        .await
+        .unwrap();
+    let database = store.path().to_owned();
+    store.close();
+    drop(store);
+    assert_ne!(
+        dump(&database),
+        expected,
+        "the database moved on after the backup"
+    );
+
+    let lock = venuebox_store::DataDirLock::acquire(dir.path()).unwrap();
+    let saved = backup::restore(&snapshot, dir.path(), &database).unwrap();
+    drop(lock);
+    assert_eq!(
+        dump(&database),
+        expected,
+        "byte-identical query results after restore"
+    );
+    assert!(
+        backups.join(&saved.file).exists(),
+        "the replaced database was kept"
+    );
+
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let restored = store.get(productions, "p".into()).await.unwrap();
+    assert_eq!(restored["name"], json!("Before"));
+}
+
+#[tokio::test]
+async fn corrupt_files_are_refused_and_old_backups_pruned() {
+    use venuebox_store::backup;
+    let (dir, store) = open();
+    let garbage = dir.path().join("garbage.db");
+    std::fs::write(&garbage, b"this is not a database").unwrap();
+    assert!(backup::verify(&garbage).is_err());
+    let database = store.path().to_owned();
+    let before = std::fs::read(&database).unwrap();
+    assert!(backup::restore(&garbage, dir.path(), &database).is_err());
+    assert_eq!(
+        std::fs::read(&database).unwrap(),
+        before,
+        "nothing replaced"
+    );
+
+    let backups = dir.path().join("backups");
+    for _ in 0..4 {
+        store.backup_to(backups.clone()).await.unwrap();
+    }
+    assert_eq!(backup::list(&backups).unwrap().len(), 4);
+    assert_eq!(backup::prune(&backups, 2).unwrap(), 2);
+    let left = backup::list(&backups).unwrap();
+    assert_eq!(left.len(), 2);
+    for file in left {
+        backup::verify(&backups.join(file.file)).unwrap();
+    }
+}

@@ -383,3 +383,101 @@ fn open_mode_warns_at_every_start() {
     );
     stop(served);
 }
+
+fn get_json(base: &str, path: &str) -> Value {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        reqwest::Client::new()
+            .get(format!("{base}{path}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    })
+}
+
+fn post_json(base: &str, path: &str, body: Value) -> Value {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        reqwest::Client::new()
+            .post(format!("{base}{path}"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    })
+}
+
+#[test]
+fn backup_while_running_then_restore_after_stopping() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let served = serve(&data);
+    post_json(
+        &served.base,
+        "/api/productions",
+        json!({"id": "show", "name": "Backed up"}),
+    );
+    let out = venuebox(&[
+        "backup",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--to",
+        dir.path().join("snaps").to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let file = String::from_utf8_lossy(&out.stdout)
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(file.ends_with(".db"), "{file}");
+    post_json(
+        &served.base,
+        "/api/productions",
+        json!({"id": "later", "name": "After the backup"}),
+    );
+
+    let out = venuebox(&["restore", &file, "--data-dir", data.to_str().unwrap()]);
+    assert!(!out.status.success(), "restore refuses while the box runs");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("in use by a running venuebox"));
+    stop(served);
+
+    let out = venuebox(&["restore", &file, "--data-dir", data.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let served = serve(&data);
+    let shows = get_json(&served.base, "/api/productions");
+    let names: Vec<&str> = shows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Backed up"]);
+    let listed = get_json(&served.base, "/api/admin/backups");
+    assert_eq!(
+        listed["backups"].as_array().unwrap().len(),
+        1,
+        "the replaced database was saved: {listed}"
+    );
+    stop(served);
+}
