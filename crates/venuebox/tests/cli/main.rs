@@ -242,12 +242,17 @@ async fn post(client: &reqwest::Client, base: &str, path: &str, body: Value) -> 
     (status, response.json().await.unwrap())
 }
 
-fn login_status(base: &str, passphrase: &str) -> u16 {
-    let runtime = tokio::runtime::Builder::new_current_thread()
+/// Runs one HTTP exchange from a synchronous test.
+fn block_on<T>(request: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .unwrap();
-    runtime.block_on(async {
+        .unwrap()
+        .block_on(request)
+}
+
+fn login_status(base: &str, passphrase: &str) -> u16 {
+    block_on(async {
         reqwest::Client::new()
             .post(format!("{base}/api/auth/login"))
             .json(&json!({"passphrase": passphrase}))
@@ -385,11 +390,7 @@ fn open_mode_warns_at_every_start() {
 }
 
 fn get_json(base: &str, path: &str) -> Value {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
+    block_on(async {
         reqwest::Client::new()
             .get(format!("{base}{path}"))
             .send()
@@ -402,11 +403,7 @@ fn get_json(base: &str, path: &str) -> Value {
 }
 
 fn post_json(base: &str, path: &str, body: Value) -> Value {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
+    block_on(async {
         reqwest::Client::new()
             .post(format!("{base}{path}"))
             .json(&body)
