@@ -92,7 +92,9 @@ pub struct Store {
 }
 
 struct Inner {
-    _lock: DataDirLock,
+    /// Released by [`Store::close`]: once the writer is gone this process cannot write, and a
+    /// restarted box must not wait for the last read-only clone to be dropped.
+    lock: Mutex<Option<DataDirLock>>,
     path: PathBuf,
     node_id: String,
     writer: writer::Writer,
@@ -163,7 +165,7 @@ impl Store {
         let (writer, handle) = writer::Writer::spawn(conn, events.clone())?;
         Ok(Store {
             inner: Arc::new(Inner {
-                _lock: lock,
+                lock: Mutex::new(Some(lock)),
                 path,
                 node_id,
                 writer,
@@ -314,5 +316,6 @@ impl Store {
         {
             tracing::error!("the writer thread panicked");
         }
+        drop(self.inner.lock.lock().expect("data folder lock").take());
     }
 }
