@@ -16,7 +16,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 say "unit and integration tests"
 cargo test --workspace --locked
 say "protocol smoke test with curl against the real binary"
-tests/smoke/curl.sh target/debug/venuebox
+tests/smoke/curl.sh target/debug/venuebox .venv/bin/python
 say "realtime protocol tests with socket.io-client against the real binary"
 npm ci --prefix tests/node --no-audit --no-fund --loglevel=error
 (cd tests/node && VENUEBOX_BIN="$PWD/../../target/debug/venuebox" node --test --test-concurrency=1)

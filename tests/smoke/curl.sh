@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The crew app's start-up requests, sent by curl to the real `venuebox` binary on a
-# loopback port, at /api and at the root. Usage: tests/smoke/curl.sh path/to/venuebox
+# loopback port, at /api and at the root; then /metrics, read by Prometheus' reference
+# parser. Usage: tests/smoke/curl.sh path/to/venuebox [python-with-prometheus_client]
 set -euo pipefail
-bin=${1:?usage: $0 path/to/venuebox}
+bin=${1:?usage: $0 path/to/venuebox [python]}
+python=${2:-}
 data=$(mktemp -d)
 log="$data/server.log"
 passed=0
@@ -74,6 +76,23 @@ done
 check "/health" 200 '.status == "healthy" and .database.connected' "$base/health"
 check "/api/health" 200 '.status == "ok"' "$base/api/health"
 check "unknown route" 404 '.error == "Route not found"' "$base/api/nothing-here"
+
+if [ -n "$python" ]; then
+    curl -sS "$base/metrics" >"$data/metrics.txt"
+    if "$python" - "$data/metrics.txt" <<'PY'
+import sys
+from prometheus_client.parser import text_string_to_metric_families
+families = {f.name: f for f in text_string_to_metric_families(open(sys.argv[1]).read())}
+requests = families["venuebox_http_requests"]
+assert requests.type == "counter"
+assert any(s.labels["route"] == "/api/equipment" and s.labels["status"] == "200" for s in requests.samples), requests.samples[:3]
+assert families["venuebox_http_request_duration_seconds"].type == "histogram"
+for name in ["venuebox_store_writes", "venuebox_store_commits", "venuebox_database_bytes", "venuebox_realtime_connections"]:
+    assert name in families, name
+assert families["venuebox_database_bytes"].samples[0].value > 0
+PY
+    then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAILED: /metrics did not parse as expected"; fi
+fi
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

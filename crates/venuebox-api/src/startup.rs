@@ -42,6 +42,7 @@ pub enum StartupError {
 /// Everything the handlers share.
 #[derive(Clone)]
 pub struct AppState {
+    pub metrics: web::Data<crate::metrics::Metrics>,
     pub store: Store,
     pub realtime: Realtime,
     pub advertiser: Advertiser,
@@ -67,7 +68,10 @@ pub fn create_app(
     let ui = (!state.config.ui.static_dir.as_os_str().is_empty())
         .then(|| web::Data::new(crate::ui::UiDir(state.config.ui.static_dir.clone())));
     let backups = web::Data::new(crate::routes::backups::BackupDir(state.config.backup_dir()));
-    let mut app = App::new().app_data(auth).app_data(backups);
+    let mut app = App::new()
+        .app_data(auth)
+        .app_data(backups)
+        .app_data(state.metrics.clone());
     if let Some(ui) = ui {
         app = app.app_data(ui);
     }
@@ -94,9 +98,11 @@ pub fn create_app(
         .wrap(ErrorHandlers::new().default_handler(json_error_body))
         .wrap(security_headers())
         .wrap(cors(&state.config))
+        .wrap(actix_web::middleware::from_fn(crate::metrics::record))
         .wrap(TracingLogger::default())
         .configure(venuebox_realtime::configure)
         .configure(crate::auth::configure)
+        .route("/metrics", web::get().to(crate::metrics::expose))
         .service(web::scope("/api").configure(|cfg| routes::configure(cfg, true)))
         .configure(|cfg| routes::configure(cfg, false))
         .default_service(web::to(crate::ui::static_file))
@@ -302,6 +308,7 @@ impl Application {
             }
         }
         let state = AppState {
+            metrics: web::Data::new(crate::metrics::Metrics::default()),
             store: store.clone(),
             realtime: realtime.clone(),
             advertiser: advertiser.clone(),

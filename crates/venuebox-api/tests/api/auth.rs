@@ -206,6 +206,7 @@ fn route_table(production: &str) -> Vec<Route> {
             exercise: false,
             ..route(Method::POST, "/server/stop-advertising", Needs::Admin)
         },
+        route(Method::GET, "/metrics", Needs::Viewer),
         route(Method::GET, "/api/admin/backups", Needs::Admin),
         route(Method::POST, "/api/admin/backups", Needs::Admin),
         route(Method::GET, "/api/auth/me", Needs::Viewer),

@@ -439,3 +439,30 @@ async fn health_and_server_info() {
     );
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn metrics_count_requests_by_route_pattern() {
+    let app = spawn_app().await;
+    let production = app.create_production("Metrics").await;
+    for _ in 0..3 {
+        app.get(&format!("/api/sources/production/{production}"))
+            .await;
+    }
+    let text = app
+        .client
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(r#"venuebox_http_requests_total{method="GET",route="/api/sources/production/{production_id}",status="200"} 3"#),
+        "{text}"
+    );
+    assert!(!text.contains(&production), "ids never become labels");
+    assert!(text.contains("# TYPE venuebox_http_request_duration_seconds histogram"));
+    assert!(text.contains("venuebox_store_commits_total"));
+    app.stop().await;
+}

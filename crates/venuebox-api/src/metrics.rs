@@ -1,0 +1,215 @@
+//! `GET /metrics`: Prometheus text exposition.
+//!
+//! Requests are counted by method, route pattern (`/api/sources/{key}`, never a uuid, so label
+//! cardinality stays bounded) and status, with a latency histogram per route. Store, realtime
+//! and database-size figures are read at scrape time from the counters their owners keep
+//! (the writer's atomics, the hub), so scraping costs the write path nothing.
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{HttpResponse, web};
+use venuebox_store::Store;
+
+use crate::routes::server::ServerFacts;
+
+/// Upper bounds of the latency buckets, in seconds.
+const BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
+#[derive(Default)]
+struct Latency {
+    buckets: [u64; BUCKETS.len()],
+    sum: f64,
+    count: u64,
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
+    latency: Mutex<BTreeMap<(String, String), Latency>>,
+}
+
+impl Metrics {
+    fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        *self
+            .requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry((method.to_owned(), route.to_owned(), status))
+            .or_default() += 1;
+        let mut latency = self.latency.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = latency
+            .entry((method.to_owned(), route.to_owned()))
+            .or_default();
+        for (bucket, bound) in entry.buckets.iter_mut().zip(BUCKETS) {
+            if seconds <= bound {
+                *bucket += 1;
+            }
+        }
+        entry.sum += seconds;
+        entry.count += 1;
+    }
+}
+
+/// Middleware: counts and times every request.
+pub async fn record(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let metrics = req.app_data::<web::Data<Metrics>>().cloned();
+    let method = req.method().to_string();
+    let started = Instant::now();
+    let response = next.call(req).await?.map_into_boxed_body();
+    if let Some(metrics) = metrics {
+        let route = response
+            .request()
+            .match_pattern()
+            .unwrap_or_else(|| "unmatched".to_owned());
+        metrics.observe(
+            &method,
+            &route,
+            response.status().as_u16(),
+            started.elapsed().as_secs_f64(),
+        );
+    }
+    Ok(response)
+}
+
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+pub async fn expose(
+    metrics: web::Data<Metrics>,
+    store: web::Data<Store>,
+    realtime: web::Data<venuebox_realtime::Realtime>,
+    facts: web::Data<ServerFacts>,
+) -> HttpResponse {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# HELP venuebox_http_requests_total HTTP requests by method, route and status."
+    );
+    let _ = writeln!(out, "# TYPE venuebox_http_requests_total counter");
+    for ((method, route, status), count) in metrics
+        .requests
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+    {
+        let _ = writeln!(
+            out,
+            "venuebox_http_requests_total{{method=\"{}\",route=\"{}\",status=\"{status}\"}} {count}",
+            label(method),
+            label(route)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP venuebox_http_request_duration_seconds Time to answer, by method and route."
+    );
+    let _ = writeln!(
+        out,
+        "# TYPE venuebox_http_request_duration_seconds histogram"
+    );
+    for ((method, route), latency) in metrics
+        .latency
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+    {
+        let labels = format!("method=\"{}\",route=\"{}\"", label(method), label(route));
+        for (count, bound) in latency.buckets.iter().zip(BUCKETS) {
+            let _ = writeln!(
+                out,
+                "venuebox_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {count}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "venuebox_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
+            latency.count
+        );
+        let _ = writeln!(
+            out,
+            "venuebox_http_request_duration_seconds_sum{{{labels}}} {}",
+            latency.sum
+        );
+        let _ = writeln!(
+            out,
+            "venuebox_http_request_duration_seconds_count{{{labels}}} {}",
+            latency.count
+        );
+    }
+    let stats = store.writer_stats();
+    let counters = [
+        (
+            "venuebox_store_writes_total",
+            "Writes committed (or refused) by the single writer.",
+            stats.writes.load(Ordering::Relaxed) as f64,
+        ),
+        (
+            "venuebox_store_commits_total",
+            "Commits (fsyncs); writes per commit shows group commit at work.",
+            stats.commits.load(Ordering::Relaxed) as f64,
+        ),
+        (
+            "venuebox_store_commit_seconds_total",
+            "Time spent in write batches, commit included.",
+            stats.commit_micros_total.load(Ordering::Relaxed) as f64 / 1e6,
+        ),
+        (
+            "venuebox_realtime_evictions_total",
+            "Realtime clients disconnected for not keeping up.",
+            realtime.hub.evictions() as f64,
+        ),
+    ];
+    for (name, help, value) in counters {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+        );
+    }
+    let database = store.path().to_owned();
+    let bytes: u64 = ["", "-wal"]
+        .iter()
+        .filter_map(|suffix| std::fs::metadata(format!("{}{suffix}", database.display())).ok())
+        .map(|m| m.len())
+        .sum();
+    let gauges = [
+        (
+            "venuebox_realtime_connections",
+            "Connected realtime clients.",
+            realtime.hub.connection_count() as f64,
+        ),
+        (
+            "venuebox_database_bytes",
+            "Size of the SQLite database and its WAL.",
+            bytes as f64,
+        ),
+        (
+            "venuebox_uptime_seconds",
+            "Seconds since the box started.",
+            facts.started.elapsed().as_secs_f64(),
+        ),
+    ];
+    for (name, help, value) in gauges {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+        );
+    }
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(out)
+}
