@@ -359,6 +359,28 @@ fn build() -> Vec<KindDef> {
     send.event_id = EventId::DisplayId;
     kinds.push(send);
 
+    // CCUs come before cameras: a camera's `ccuId` resolves against existing CCUs, so the
+    // registry's order is also a valid order to import a production in.
+    let mut ccu = KindDef::new("ccu", "ccus", "CCU");
+    ccu.display_prefix = "CCU";
+    ccu.fields = vec![
+        display_id(),
+        name(),
+        text("manufacturer"),
+        text("model"),
+        text("format_mode"),
+        text("fiber_input"),
+        text("reference_input"),
+        json_field("outputs"),
+        note(),
+        equipment_link(),
+        int("sort_order").default(json!(0)),
+    ];
+    // The CCU page matches updates and deletes on the display id (contract §5.5).
+    ccu.event_id = EventId::DisplayId;
+    ccu.deleted_event_id = EventId::DisplayId;
+    kinds.push(ccu);
+
     let mut camera = KindDef::new("camera", "cameras", "Camera");
     camera.display_prefix = "CAM";
     camera.fields = vec![
@@ -387,26 +409,6 @@ fn build() -> Vec<KindDef> {
     ];
     camera.before_write = Some(hooks::camera_ccu_link);
     kinds.push(camera);
-
-    let mut ccu = KindDef::new("ccu", "ccus", "CCU");
-    ccu.display_prefix = "CCU";
-    ccu.fields = vec![
-        display_id(),
-        name(),
-        text("manufacturer"),
-        text("model"),
-        text("format_mode"),
-        text("fiber_input"),
-        text("reference_input"),
-        json_field("outputs"),
-        note(),
-        equipment_link(),
-        int("sort_order").default(json!(0)),
-    ];
-    // The CCU page matches updates and deletes on the display id (contract §5.5).
-    ccu.event_id = EventId::DisplayId;
-    ccu.deleted_event_id = EventId::DisplayId;
-    kinds.push(ccu);
 
     let mut checklist = KindDef::new("checklist-item", "checklist-items", "ChecklistItem");
     checklist.delete = DeleteMode::Hard;

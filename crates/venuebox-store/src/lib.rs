@@ -20,6 +20,7 @@ pub mod ports;
 pub mod registry;
 pub mod seed;
 pub mod settings;
+pub mod transfer;
 pub mod writer;
 
 use std::path::{Path, PathBuf};

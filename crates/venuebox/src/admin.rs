@@ -148,3 +148,72 @@ pub fn tokens(url: &str, action: TokenAction) -> anyhow::Result<()> {
         Ok(())
     })
 }
+
+/// Sends one request to the running box as admin; returns the JSON answer or its error.
+async fn admin_call(
+    url: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> anyhow::Result<(reqwest::StatusCode, Value)> {
+    let url = url.trim_end_matches('/');
+    let client = reqwest::Client::new();
+    let cookie = sign_in(&client, url).await?;
+    let mut request = client.request(method, format!("{url}{path}"));
+    if let Some(cookie) = cookie {
+        request = request.header(reqwest::header::COOKIE, cookie);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request
+        .send()
+        .await
+        .with_context(|| format!("cannot reach the box at {url}"))?;
+    let status = response.status();
+    let answer: Value = response.json().await.unwrap_or_default();
+    if !status.is_success() {
+        bail!(
+            "{status}: {}",
+            answer["error"].as_str().unwrap_or("request failed")
+        );
+    }
+    Ok((status, answer))
+}
+
+pub fn export(url: &str, production: &str, out: Option<&Path>) -> anyhow::Result<()> {
+    let path = format!("/api/productions/{production}/export");
+    let (_, document) = runtime()?.block_on(admin_call(url, reqwest::Method::GET, &path, None))?;
+    let text = serde_json::to_string_pretty(&document)?;
+    match out {
+        Some(file) => {
+            std::fs::write(file, text).with_context(|| format!("writing {}", file.display()))?;
+            let rows: usize = document["kinds"]
+                .as_object()
+                .map(|k| k.values().filter_map(Value::as_array).map(Vec::len).sum())
+                .unwrap_or(0);
+            eprintln!("exported {production}: {rows} rows to {}", file.display());
+        }
+        None => println!("{text}"),
+    }
+    Ok(())
+}
+
+pub fn import(url: &str, file: &Path) -> anyhow::Result<()> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let document: Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", file.display()))?;
+    let (_, production) = runtime()?.block_on(admin_call(
+        url,
+        reqwest::Method::POST,
+        "/api/productions/import",
+        Some(document),
+    ))?;
+    println!(
+        "imported {} ({})",
+        production["name"].as_str().unwrap_or_default(),
+        production["id"].as_str().unwrap_or_default()
+    );
+    Ok(())
+}

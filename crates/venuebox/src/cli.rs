@@ -38,6 +38,23 @@ pub enum Command {
         #[command(flatten)]
         common: CommonArgs,
     },
+    /// Write a production, with every row of every kind, as JSON (from a running box).
+    Export {
+        /// The production's id.
+        #[arg(long)]
+        production: String,
+        /// File to write (default: standard output).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        #[arg(long, default_value = "http://127.0.0.1:3010", env = "VENUEBOX_URL")]
+        url: String,
+    },
+    /// Create a production from an export (into a running box).
+    Import {
+        file: PathBuf,
+        #[arg(long, default_value = "http://127.0.0.1:3010", env = "VENUEBOX_URL")]
+        url: String,
+    },
     /// List the boxes announcing themselves on this network (mDNS).
     Discover(DiscoverArgs),
     /// Change a passphrase on this box (works with the box stopped; ends that role's sessions).

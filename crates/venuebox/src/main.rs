@@ -81,6 +81,12 @@ fn main() -> anyhow::Result<()> {
             admin::reset_passphrase(&config.storage.data_dir, &role, stdin)
         }
         Command::Token { action, url } => admin::tokens(&url, action),
+        Command::Export {
+            production,
+            out,
+            url,
+        } => admin::export(&url, &production, out.as_deref()),
+        Command::Import { file, url } => admin::import(&url, &file),
         Command::Config { action } => {
             match action {
                 ConfigAction::Example => print!("{}", venuebox_api::config::EXAMPLE_CONFIG),

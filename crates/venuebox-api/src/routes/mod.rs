@@ -9,6 +9,7 @@ pub mod entities;
 pub mod ports;
 pub mod server;
 pub mod settings;
+pub mod transfer;
 
 use actix_web::web;
 use venuebox_store::registry;
@@ -22,6 +23,7 @@ pub struct KindRef(pub &'static venuebox_store::KindDef);
 pub fn configure(cfg: &mut web::ServiceConfig, prefixed: bool) {
     server::configure(cfg, prefixed);
     backups::configure(cfg);
+    transfer::configure(cfg);
     settings::configure(cfg);
     ports::configure(cfg);
     for kind in registry().all() {

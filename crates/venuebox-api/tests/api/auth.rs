@@ -207,6 +207,12 @@ fn route_table(production: &str) -> Vec<Route> {
             ..route(Method::POST, "/server/stop-advertising", Needs::Admin)
         },
         route(Method::GET, "/metrics", Needs::Viewer),
+        route(
+            Method::GET,
+            format!("/api/productions/{production}/export"),
+            Needs::Viewer,
+        ),
+        route(Method::POST, "/api/productions/import", Needs::Editor),
         route(Method::GET, "/api/admin/backups", Needs::Admin),
         route(Method::POST, "/api/admin/backups", Needs::Admin),
         route(Method::GET, "/api/auth/me", Needs::Viewer),

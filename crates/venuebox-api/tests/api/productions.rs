@@ -164,3 +164,111 @@ async fn deleting_a_production_removes_its_children() {
     assert_eq!(status, StatusCode::OK, "other productions are untouched");
     app.stop().await;
 }
+
+/// The export without what an import legitimately renews (times, versions, who wrote last).
+fn stable(mut document: serde_json::Value) -> serde_json::Value {
+    fn strip(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for key in [
+                    "createdAt",
+                    "updatedAt",
+                    "created_at",
+                    "updated_at",
+                    "version",
+                    "lastModifiedBy",
+                    "last_modified_by",
+                    "exportedAt",
+                    "completedAt",
+                ] {
+                    map.remove(key);
+                }
+                map.values_mut().for_each(strip);
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    strip(&mut document);
+    document
+}
+
+#[actix_web::test]
+async fn a_production_exports_and_imports_back_whole() {
+    let app = spawn_app().await;
+    let show = app.create_production("Transfer").await;
+    app.post(
+        "/api/sources",
+        json!({"productionId": show, "id": "SRC 1", "type": "LAPTOP", "name": "GFX",
+        "outputs": [{"connector": "HDMI"}, {"connector": "SDI"}]}),
+    )
+    .await;
+    app.post(
+        "/api/ccus",
+        json!({"productionId": show, "id": "CCU 1", "name": "A"}),
+    )
+    .await;
+    let (_, camera) = app
+        .post(
+            "/api/cameras",
+            json!({"productionId": show, "id": "CAM 1", "name": "Hard", "ccuId": "CCU 1"}),
+        )
+        .await;
+    assert!(camera["ccuUuid"].is_string());
+    let (_, out_port) = app.post("/api/device-ports", json!({"productionId": show, "deviceUuid": camera["uuid"], "portLabel": "SDI", "ioType": "SDI", "direction": "OUTPUT"})).await;
+    let (_, in_port) = app.post("/api/device-ports", json!({"productionId": show, "deviceUuid": "switcher", "portLabel": "IN 1", "ioType": "SDI", "direction": "INPUT"})).await;
+    app.post("/api/cables", json!({"productionId": show, "outputPortUuid": out_port["uuid"], "inputPortUuid": in_port["uuid"], "cableType": "SDI"})).await;
+    app.post(
+        "/api/connections",
+        json!({"productionId": show, "destination_type": "SEND"}),
+    )
+    .await;
+    let (_, item) = app
+        .post(
+            "/api/checklist-items",
+            json!({"productionId": show, "title": "Patch", "completed": true}),
+        )
+        .await;
+    assert!(item["completedAt"].is_number());
+
+    let (status, exported) = app.get(&format!("/api/productions/{show}/export")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(exported["format"], json!("venuebox.production/1"));
+    assert_eq!(exported["kinds"]["source"].as_array().unwrap().len(), 1);
+    assert_eq!(exported["kinds"]["cable"].as_array().unwrap().len(), 1);
+
+    let (status, body) = app.post("/api/productions/import", exported.clone()).await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "the show is already here: {body}"
+    );
+    let (_, sources) = app.get(&format!("/api/sources/production/{show}")).await;
+    assert_eq!(
+        sources.as_array().unwrap().len(),
+        1,
+        "a refused import leaves nothing half-written"
+    );
+
+    app.delete(&format!("/api/productions/{show}")).await;
+    let (status, imported) = app.post("/api/productions/import", exported.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{imported}");
+    let (_, again) = app.get(&format!("/api/productions/{show}/export")).await;
+    assert_eq!(
+        stable(again),
+        stable(exported),
+        "every row, uuid and link came back"
+    );
+
+    let (status, body) = app
+        .post(
+            "/api/productions/import",
+            json!({"format": "something else"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["field"].clone()),
+        (StatusCode::BAD_REQUEST, json!("format"))
+    );
+    app.stop().await;
+}

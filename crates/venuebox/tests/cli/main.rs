@@ -478,3 +478,59 @@ fn backup_while_running_then_restore_after_stopping() {
     );
     stop(served);
 }
+
+#[test]
+fn a_production_moves_between_boxes_with_export_and_import() {
+    let office = tempfile::tempdir().unwrap();
+    let venue = tempfile::tempdir().unwrap();
+    let from = serve(office.path());
+    post_json(
+        &from.base,
+        "/api/productions",
+        json!({"id": "tour", "name": "On tour"}),
+    );
+    post_json(
+        &from.base,
+        "/api/sends",
+        json!({"productionId": "tour", "name": "SCREEN", "type": "VIDEO"}),
+    );
+    let file = office.path().join("tour.json");
+    let out = Command::new(BIN)
+        .args([
+            "export",
+            "--production",
+            "tour",
+            "--out",
+            file.to_str().unwrap(),
+            "--url",
+            &from.base,
+        ])
+        .env_remove("VENUEBOX_ADMIN_PASSPHRASE")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stop(from);
+
+    let admin = [("VENUEBOX_ADMIN_PASSPHRASE", "venue admin passphrase")];
+    let to = serve_with(venue.path(), &[], &admin);
+    let out = Command::new(BIN)
+        .args(["import", file.to_str().unwrap(), "--url", &to.base])
+        .env("VENUEBOX_ADMIN_PASSPHRASE", "venue admin passphrase")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("imported On tour (tour)"));
+    stop(to);
+    let check = serve(venue.path());
+    let sends = get_json(&check.base, "/api/sends/production/tour");
+    assert_eq!(sends.as_array().unwrap().len(), 1);
+    stop(check);
+}
