@@ -75,43 +75,22 @@ async fn sign_in(client: &reqwest::Client, url: &str) -> anyhow::Result<Option<S
 }
 
 pub fn tokens(url: &str, action: TokenAction) -> anyhow::Result<()> {
-    let url = url.trim_end_matches('/').to_owned();
+    let (method, path, body) = match &action {
+        TokenAction::Create { role, name } => (
+            reqwest::Method::POST,
+            "/api/auth/tokens".to_owned(),
+            Some(json!({"role": role, "name": name})),
+        ),
+        TokenAction::List => (reqwest::Method::GET, "/api/auth/tokens".to_owned(), None),
+        TokenAction::Revoke { id } => (
+            reqwest::Method::DELETE,
+            format!("/api/auth/tokens/{id}"),
+            None,
+        ),
+    };
+    let url = url.to_owned();
     runtime()?.block_on(async move {
-        let client = reqwest::Client::new();
-        let cookie = sign_in(&client, &url).await?;
-        let request = |method: reqwest::Method, path: &str| {
-            let request = client.request(method, format!("{url}{path}"));
-            match &cookie {
-                Some(c) => request.header(reqwest::header::COOKIE, c),
-                None => request,
-            }
-        };
-        let response = match &action {
-            TokenAction::Create { role, name } => {
-                request(reqwest::Method::POST, "/api/auth/tokens")
-                    .json(&json!({"role": role, "name": name}))
-                    .send()
-                    .await?
-            }
-            TokenAction::List => {
-                request(reqwest::Method::GET, "/api/auth/tokens")
-                    .send()
-                    .await?
-            }
-            TokenAction::Revoke { id } => {
-                request(reqwest::Method::DELETE, &format!("/api/auth/tokens/{id}"))
-                    .send()
-                    .await?
-            }
-        };
-        let status = response.status();
-        let body: Value = response.json().await.unwrap_or_default();
-        if !status.is_success() {
-            bail!(
-                "{status}: {}",
-                body["error"].as_str().unwrap_or("request failed")
-            );
-        }
+        let body = admin_call(&url, method, &path, body).await?;
         match action {
             TokenAction::Create { .. } => {
                 println!(
@@ -155,7 +134,7 @@ async fn admin_call(
     method: reqwest::Method,
     path: &str,
     body: Option<Value>,
-) -> anyhow::Result<(reqwest::StatusCode, Value)> {
+) -> anyhow::Result<Value> {
     let url = url.trim_end_matches('/');
     let client = reqwest::Client::new();
     let cookie = sign_in(&client, url).await?;
@@ -178,12 +157,12 @@ async fn admin_call(
             answer["error"].as_str().unwrap_or("request failed")
         );
     }
-    Ok((status, answer))
+    Ok(answer)
 }
 
 pub fn export(url: &str, production: &str, out: Option<&Path>) -> anyhow::Result<()> {
     let path = format!("/api/productions/{production}/export");
-    let (_, document) = runtime()?.block_on(admin_call(url, reqwest::Method::GET, &path, None))?;
+    let document = runtime()?.block_on(admin_call(url, reqwest::Method::GET, &path, None))?;
     let text = serde_json::to_string_pretty(&document)?;
     match out {
         Some(file) => {
@@ -204,7 +183,7 @@ pub fn import(url: &str, file: &Path) -> anyhow::Result<()> {
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let document: Value =
         serde_json::from_str(&text).with_context(|| format!("{} is not JSON", file.display()))?;
-    let (_, production) = runtime()?.block_on(admin_call(
+    let production = runtime()?.block_on(admin_call(
         url,
         reqwest::Method::POST,
         "/api/productions/import",
