@@ -51,6 +51,7 @@ impl ApiError {
                 StoreError::VersionRequired => "VERSION_REQUIRED",
                 StoreError::VersionConflict { .. } => "VERSION_CONFLICT",
                 StoreError::Duplicate(_) => "DUPLICATE",
+                StoreError::Conflict(_) => "CONFLICT",
                 StoreError::Forbidden(_) => "FORBIDDEN",
                 StoreError::Unavailable(_) | StoreError::Closed | StoreError::Locked(_) => {
                     "DATABASE_UNAVAILABLE"
@@ -142,9 +143,9 @@ impl ResponseError for ApiError {
                 | StoreError::ProductionNotFound { .. }
                 | StoreError::VersionRequired => StatusCode::BAD_REQUEST,
                 StoreError::NotFound { .. } => StatusCode::NOT_FOUND,
-                StoreError::VersionConflict { .. } | StoreError::Duplicate(_) => {
-                    StatusCode::CONFLICT
-                }
+                StoreError::VersionConflict { .. }
+                | StoreError::Duplicate(_)
+                | StoreError::Conflict(_) => StatusCode::CONFLICT,
                 StoreError::Forbidden(_) => StatusCode::FORBIDDEN,
                 StoreError::Unavailable(_) | StoreError::Closed | StoreError::Locked(_) => {
                     StatusCode::SERVICE_UNAVAILABLE

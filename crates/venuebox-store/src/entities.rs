@@ -14,6 +14,7 @@ use crate::kinds::registry;
 use crate::registry::{
     ChildList, DeleteMode, Direction, FieldType, KeyStyle, KindDef, Scope, WireCase,
 };
+use crate::sync::{self, LocalChange};
 use crate::writer::WriteTx;
 
 /// Namespace of the UUID v5 values the box derives (seeded rows, settings entries, child
@@ -404,6 +405,13 @@ pub fn create(
         id: decoded.actor,
         name: decoded.actor_name,
     };
+    sync::record_local(
+        tx,
+        LocalChange::Upsert {
+            entity: &entity,
+            fields: changed.clone(),
+        },
+    )?;
     record(tx, kind, &entity, Operation::Created, changed, actor)?;
     Ok(entity)
 }
@@ -477,14 +485,17 @@ pub fn update(
         data.insert(column.clone(), value.clone());
     }
     check_required(kind, &data)?;
+    // Only the columns this write changes: rows pulled from the hub may already share a value
+    // (two boxes gave out the same IP while apart), and that must not block every other edit.
     check_unique(
         conn,
         kind,
         existing.production_id.as_deref(),
         &existing.uuid,
-        &data,
+        &changes,
     )?;
     let requested_by = decoded.actor.clone();
+    let was_deleted = existing.is_deleted;
     let actor = decoded.actor.or(existing.last_modified_by.clone());
     conn.prepare_cached(
         "UPDATE entities SET data = ?2, version = version + 1, is_deleted = 0, updated_at = ?3, \
@@ -508,6 +519,17 @@ pub fn update(
         id: requested_by,
         name: decoded.actor_name,
     };
+    let mut sync_fields = changes.clone();
+    if was_deleted {
+        sync_fields.insert(sync::DELETED_FIELD.into(), Value::Bool(false));
+    }
+    sync::record_local(
+        tx,
+        LocalChange::Upsert {
+            entity: &entity,
+            fields: sync_fields,
+        },
+    )?;
     record(tx, kind, &entity, Operation::Updated, changes, actor)?;
     Ok(entity)
 }
@@ -529,31 +551,50 @@ pub fn delete(
                  WHERE uuid = ?1",
             )?
             .execute(params![existing.uuid, now])?;
-            Entity {
+            let entity = Entity {
                 is_deleted: true,
                 version: existing.version + 1,
                 updated_at: now,
                 ..existing
-            }
+            };
+            let archived = Map::from_iter([(sync::DELETED_FIELD.to_owned(), Value::Bool(true))]);
+            sync::record_local(
+                tx,
+                LocalChange::Upsert {
+                    entity: &entity,
+                    fields: archived,
+                },
+            )?;
+            entity
         }
         DeleteMode::Hard => {
-            if kind.name == "production" {
-                // Deleting a show removes everything that belongs to it (contract §2.4).
-                conn.prepare_cached("DELETE FROM entities WHERE production_id = ?1")?
-                    .execute([&existing.uuid])?;
-                conn.prepare_cached(
-                    "DELETE FROM meta WHERE key LIKE 'display_seq' || char(31) || '%' \
-                     AND substr(key, -length(?1) - 1) = char(31) || ?1",
-                )?
-                .execute([&existing.uuid])?;
-            }
-            conn.prepare_cached("DELETE FROM entities WHERE uuid = ?1")?
-                .execute([&existing.uuid])?;
+            // Recorded first: the tombstone's base is the newest clock on the row.
+            sync::record_local(tx, LocalChange::Delete { entity: &existing })?;
+            remove_row(conn, kind, &existing)?;
             existing
         }
     };
     record(tx, kind, &entity, Operation::Deleted, Map::new(), actor)?;
     Ok(entity)
+}
+
+/// Removes a row for good (a hard delete, local or pulled). Deleting a show removes
+/// everything that belongs to it (contract §2.4).
+pub fn remove_row(conn: &Connection, kind: &KindDef, existing: &Entity) -> Result<()> {
+    if kind.name == "production" {
+        conn.prepare_cached("DELETE FROM entities WHERE production_id = ?1")?
+            .execute([&existing.uuid])?;
+        conn.prepare_cached(
+            "DELETE FROM meta WHERE key LIKE 'display_seq' || char(31) || '%' \
+             AND substr(key, -length(?1) - 1) = char(31) || ?1",
+        )?
+        .execute([&existing.uuid])?;
+        conn.prepare_cached("DELETE FROM sync_holdings WHERE production_id = ?1")?
+            .execute([&existing.uuid])?;
+    }
+    conn.prepare_cached("DELETE FROM entities WHERE uuid = ?1")?
+        .execute([&existing.uuid])?;
+    Ok(())
 }
 
 fn record(

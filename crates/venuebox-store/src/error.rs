@@ -32,6 +32,9 @@ pub enum StoreError {
     Duplicate(String),
     #[error("{0}")]
     Forbidden(String),
+    /// The request contradicts the current state (a conflict already resolved, a row gone).
+    #[error("{0}")]
+    Conflict(String),
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("migration failed: {0}")]

@@ -14,12 +14,14 @@ pub mod clock;
 pub mod codec;
 pub mod entities;
 pub mod error;
+pub mod hlc;
 pub mod hooks;
 pub mod kinds;
 pub mod ports;
 pub mod registry;
 pub mod seed;
 pub mod settings;
+pub mod sync;
 pub mod transfer;
 pub mod writer;
 
@@ -98,6 +100,7 @@ struct Inner {
     lock: Mutex<Option<DataDirLock>>,
     path: PathBuf,
     node_id: String,
+    clock: Arc<hlc::HlcClock>,
     writer: writer::Writer,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
     readers: Mutex<Vec<Connection>>,
@@ -162,13 +165,18 @@ impl Store {
         let readers = (0..options.readers.max(1))
             .map(|_| open_reader(&path))
             .collect::<Result<Vec<_>>>()?;
+        let clock = Arc::new(hlc::HlcClock::new(
+            &node_id,
+            sync::persisted_clock(&conn)?.as_deref(),
+        ));
         let (events, _) = broadcast::channel(EVENT_BUFFER);
-        let (writer, handle) = writer::Writer::spawn(conn, events.clone())?;
+        let (writer, handle) = writer::Writer::spawn(conn, clock.clone(), events.clone())?;
         Ok(Store {
             inner: Arc::new(Inner {
                 lock: Mutex::new(Some(lock)),
                 path,
                 node_id,
+                clock,
                 writer,
                 writer_thread: Mutex::new(Some(handle)),
                 reader_slots: Semaphore::new(readers.len()),
@@ -204,6 +212,11 @@ impl Store {
         tokio::task::spawn_blocking(move || backup::snapshot(&database, &dir))
             .await
             .map_err(|e| StoreError::Internal(format!("backup task failed: {e}")))?
+    }
+
+    /// This node's hybrid logical clock (stamps every local change for sync).
+    pub fn clock(&self) -> &hlc::HlcClock {
+        &self.inner.clock
     }
 
     pub fn writer_stats(&self) -> &WriterStats {

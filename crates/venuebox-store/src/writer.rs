@@ -16,6 +16,7 @@ use rusqlite::Connection;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::entities::ChangeEvent;
+use crate::hlc::HlcClock;
 
 /// The changes of one committed write, published together once they are on disk.
 pub type Committed = Arc<[ChangeEvent]>;
@@ -28,11 +29,17 @@ const MAX_BATCH: usize = 256;
 pub struct WriteTx<'c> {
     conn: &'c Connection,
     events: Vec<ChangeEvent>,
+    /// Stamps local changes for the outbox; absent while seeding (every node seeds the same
+    /// rows, so seeding is not a change to sync).
+    clock: Option<&'c HlcClock>,
 }
 
 impl<'c> WriteTx<'c> {
     pub fn conn(&self) -> &'c Connection {
         self.conn
+    }
+    pub fn clock(&self) -> Option<&'c HlcClock> {
+        self.clock
     }
     pub fn emit(&mut self, event: ChangeEvent) {
         self.events.push(event);
@@ -42,13 +49,14 @@ impl<'c> WriteTx<'c> {
         WriteTx {
             conn,
             events: Vec::new(),
+            clock: None,
         }
     }
 }
 
 trait Job: Send {
     /// Runs the write inside its savepoint; false when it was refused and must be undone.
-    fn run(&mut self, conn: &Connection) -> bool;
+    fn run(&mut self, conn: &Connection, clock: &HlcClock) -> bool;
     /// Answers the caller once the batch's fate is known; returns the events to publish.
     fn finish(self: Box<Self>, commit: &Result<(), String>) -> Vec<ChangeEvent>;
 }
@@ -65,11 +73,12 @@ where
     T: Send + 'static,
     F: FnOnce(&mut WriteTx<'_>) -> Result<T> + Send + 'static,
 {
-    fn run(&mut self, conn: &Connection) -> bool {
+    fn run(&mut self, conn: &Connection, clock: &HlcClock) -> bool {
         let op = self.op.take().expect("a job runs once");
         let mut tx = WriteTx {
             conn,
             events: Vec::new(),
+            clock: Some(clock),
         };
         let outcome = catch_unwind(AssertUnwindSafe(|| op(&mut tx))).unwrap_or_else(|_| {
             Err(StoreError::Internal(
@@ -118,6 +127,7 @@ pub struct Writer {
 impl Writer {
     pub fn spawn(
         conn: Connection,
+        clock: Arc<HlcClock>,
         events: broadcast::Sender<Committed>,
     ) -> std::io::Result<(Writer, JoinHandle<()>)> {
         let (queue, jobs) = mpsc::unbounded_channel();
@@ -125,7 +135,7 @@ impl Writer {
         let thread_stats = stats.clone();
         let handle = std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || writer_loop(conn, jobs, events, &thread_stats))?;
+            .spawn(move || writer_loop(conn, &clock, jobs, events, &thread_stats))?;
         Ok((Writer { queue, stats }, handle))
     }
 
@@ -156,6 +166,7 @@ impl Writer {
 
 fn writer_loop(
     conn: Connection,
+    clock: &HlcClock,
     mut queue: mpsc::UnboundedReceiver<Message>,
     events: broadcast::Sender<Committed>,
     stats: &WriterStats,
@@ -178,7 +189,7 @@ fn writer_loop(
             }
         }
         let started = Instant::now();
-        let commit = run_batch(&conn, &mut batch);
+        let commit = run_batch(&conn, clock, &mut batch);
         if let Err(reason) = &commit {
             tracing::error!(%reason, writes = batch.len(), "write batch failed; rolled back");
         }
@@ -200,13 +211,17 @@ fn writer_loop(
     tracing::debug!("writer stopped");
 }
 
-fn run_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(), String> {
+fn run_batch(
+    conn: &Connection,
+    clock: &HlcClock,
+    batch: &mut [Box<dyn Job>],
+) -> Result<(), String> {
     conn.execute_batch("BEGIN IMMEDIATE")
         .map_err(|e| e.to_string())?;
     let applied = (|| -> rusqlite::Result<()> {
         for job in batch.iter_mut() {
             conn.execute_batch("SAVEPOINT write_job")?;
-            if job.run(conn) {
+            if job.run(conn, clock) {
                 conn.execute_batch("RELEASE write_job")?;
             } else {
                 conn.execute_batch("ROLLBACK TO write_job; RELEASE write_job")?;

@@ -1,0 +1,895 @@
+//! The node's half of sync, all inside SQLite: the outbox (written by the write path in the
+//! same transaction as each change), per-field clocks, applying what the hub sends back, and
+//! the pulled conflict log. The hub half (PostgreSQL, the merge) is `venuebox-sync`.
+//!
+//! The hub is where the per-field merge runs; a node *rebases* on it: for every field it takes
+//! the hub's merged value, except a field this node changed and the hub has not yet answered
+//! for (a pending outbox entry). Once the outbox is empty and the pull has caught up, every
+//! node holds exactly the hub's state.
+use std::collections::HashSet;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::clock;
+use crate::codec::Decoded;
+use crate::entities::{self, Actor, ChangeEvent, Entity, Operation};
+use crate::error::{Result, StoreError};
+use crate::hlc::Hlc;
+use crate::kinds::registry;
+use crate::registry::{DeleteMode, KindDef, Scope};
+use crate::writer::WriteTx;
+
+/// The pseudo-column that carries the archive flag of soft-deleted kinds through sync.
+pub const DELETED_FIELD: &str = "_deleted";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutboxOp {
+    /// Create or change fields (including `_deleted` for archive/restore).
+    Upsert,
+    /// A hard delete: a tombstone. For a production, everything in it goes too.
+    Delete,
+    /// A conflict resolved on this node (the chosen value, if any, is its own upsert).
+    Resolve,
+}
+
+impl OutboxOp {
+    fn as_str(self) -> &'static str {
+        match self {
+            OutboxOp::Upsert => "upsert",
+            OutboxOp::Delete => "delete",
+            OutboxOp::Resolve => "resolve",
+        }
+    }
+    fn parse(text: &str) -> Result<OutboxOp> {
+        match text {
+            "upsert" => Ok(OutboxOp::Upsert),
+            "delete" => Ok(OutboxOp::Delete),
+            "resolve" => Ok(OutboxOp::Resolve),
+            other => Err(StoreError::Corrupt(format!("outbox op {other:?}"))),
+        }
+    }
+}
+
+/// One local change waiting for the hub.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutboxEntry {
+    pub node_seq: i64,
+    pub op: OutboxOp,
+    pub kind: String,
+    pub uuid: String,
+    pub production_id: Option<String>,
+    /// Changed columns and their new values.
+    pub fields: Map<String, Value>,
+    /// Column -> the clock of this change.
+    pub clocks: Map<String, Value>,
+    /// Column -> the clock of the value this change replaced, as this node saw it.
+    pub bases: Map<String, Value>,
+    /// The whole row after the change, so the hub can create a row it has never seen (a
+    /// seeded row edited for the first time).
+    pub row: Option<Map<String, Value>>,
+    pub actor: Option<String>,
+    pub created_at: String,
+}
+
+/// A conflict as the hub recorded it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConflictRecord {
+    pub id: i64,
+    pub kind: String,
+    pub uuid: String,
+    pub production_id: Option<String>,
+    pub column: String,
+    /// `concurrent` (same field changed in two places), `deleted` (the row was deleted),
+    /// `production deleted`, `production missing`, `locked`.
+    pub reason: String,
+    pub winner_value: Value,
+    pub winner_hlc: Option<String>,
+    pub winner_node: Option<String>,
+    pub loser_value: Value,
+    pub loser_hlc: Option<String>,
+    pub loser_node: Option<String>,
+    pub created_at: String,
+    pub resolved_at: Option<String>,
+    pub resolution: Option<String>,
+}
+
+/// What the hub decided for one pushed entry (or any change in its log), as pulled.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PulledChange {
+    pub seq: i64,
+    /// `upsert`, `delete`, `resolve` or `refused` (nothing changed; see `conflicts`).
+    pub op: String,
+    pub kind: String,
+    pub uuid: String,
+    pub production_id: Option<String>,
+    /// The whole row after the hub's merge (with `_deleted`).
+    pub data: Map<String, Value>,
+    /// Column -> the hub's clock, for the columns this change touched.
+    pub clocks: Map<String, Value>,
+    pub origin_node: Option<String>,
+    pub actor: Option<String>,
+    pub conflicts: Vec<ConflictRecord>,
+    /// For `resolve`: the conflict and how it was resolved.
+    pub resolved: Option<(i64, String)>,
+}
+
+fn meta_get(conn: &Connection, key: &str) -> Result<Option<String>> {
+    Ok(conn
+        .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+        .query_row([key], |row| row.get(0))
+        .optional()?)
+}
+
+fn meta_set(conn: &Connection, key: &str, value: &str) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) \
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    )?
+    .execute(params![key, value])?;
+    Ok(())
+}
+
+/// The last clock this node issued or saw, so a restart never issues an older one.
+pub fn persisted_clock(conn: &Connection) -> Result<Option<String>> {
+    meta_get(conn, "hlc_last")
+}
+
+fn next_node_seq(conn: &Connection) -> Result<i64> {
+    Ok(conn
+        .prepare_cached(
+            "INSERT INTO meta (key, value) VALUES ('outbox_seq', '1') \
+             ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) \
+             RETURNING CAST(value AS INTEGER)",
+        )?
+        .query_row([], |row| row.get(0))?)
+}
+
+/// The highest outbox sequence this node ever assigned.
+pub fn last_node_seq(conn: &Connection) -> Result<i64> {
+    Ok(meta_get(conn, "outbox_seq")?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0))
+}
+
+/// After a restore from backup the hub may already hold sequences this database forgot:
+/// continue numbering after them, so a new change is never mistaken for an old one.
+pub fn advance_node_seq(conn: &Connection, hub_last: i64) -> Result<bool> {
+    if hub_last > last_node_seq(conn)? {
+        meta_set(conn, "outbox_seq", &hub_last.to_string())?;
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+fn clocks_of(conn: &Connection, uuid: &str) -> Result<Map<String, Value>> {
+    let text: Option<String> = conn
+        .prepare_cached("SELECT clocks FROM entities WHERE uuid = ?1")?
+        .query_row([uuid], |row| row.get(0))
+        .optional()?;
+    Ok(text
+        .and_then(|t| serde_json::from_str::<Map<String, Value>>(&t).ok())
+        .unwrap_or_default())
+}
+
+/// How a local write changed a row, for the outbox.
+pub enum LocalChange<'a> {
+    Upsert {
+        entity: &'a Entity,
+        fields: Map<String, Value>,
+    },
+    Delete {
+        entity: &'a Entity,
+    },
+}
+
+/// Appends a local change to the outbox and stamps its fields' clocks on the row. Runs in the
+/// writer's transaction, so the change and its outbox entry commit (or vanish) together.
+pub fn record_local(tx: &WriteTx<'_>, change: LocalChange<'_>) -> Result<()> {
+    let Some(clock) = tx.clock() else {
+        return Ok(());
+    };
+    let conn = tx.conn();
+    let hlc = clock.tick();
+    let stamp = Value::String(hlc.to_string());
+    let (op, entity, fields) = match change {
+        LocalChange::Upsert { entity, fields } => (OutboxOp::Upsert, entity, fields),
+        LocalChange::Delete { entity } => (OutboxOp::Delete, entity, Map::new()),
+    };
+    let previous = clocks_of(conn, &entity.uuid)?;
+    let mut clocks = Map::new();
+    let mut bases = Map::new();
+    for column in fields.keys() {
+        clocks.insert(column.clone(), stamp.clone());
+        bases.insert(
+            column.clone(),
+            previous
+                .get(column)
+                .cloned()
+                .unwrap_or(Value::String(String::new())),
+        );
+    }
+    if op == OutboxOp::Delete {
+        // A tombstone's base is the newest clock on the row.
+        let newest = previous
+            .values()
+            .filter_map(Value::as_str)
+            .max()
+            .unwrap_or_default();
+        bases.insert(DELETED_FIELD.into(), Value::String(newest.to_owned()));
+        clocks.insert(DELETED_FIELD.into(), stamp.clone());
+    }
+    let row = (op == OutboxOp::Upsert).then(|| row_with_deleted(entity));
+    let node_seq = next_node_seq(conn)?;
+    conn.prepare_cached(
+        "INSERT INTO sync_outbox (node_seq, op, kind, uuid, production_id, fields, clocks, \
+         bases, row_data, actor, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )?
+    .execute(params![
+        node_seq,
+        op.as_str(),
+        entity.kind,
+        entity.uuid,
+        entity.production_id,
+        Value::Object(fields).to_string(),
+        Value::Object(clocks.clone()).to_string(),
+        Value::Object(bases).to_string(),
+        row.map(|r| Value::Object(r).to_string()),
+        entity.last_modified_by,
+        clock::now_iso(),
+    ])?;
+    if op == OutboxOp::Upsert {
+        conn.prepare_cached("UPDATE entities SET clocks = json_patch(clocks, ?2) WHERE uuid = ?1")?
+            .execute(params![entity.uuid, Value::Object(clocks).to_string()])?;
+    }
+    if entity.kind == "production" && op == OutboxOp::Upsert {
+        hold(conn, &entity.uuid)?;
+    }
+    meta_set(conn, "hlc_last", &hlc.to_string())?;
+    Ok(())
+}
+
+fn row_with_deleted(entity: &Entity) -> Map<String, Value> {
+    let mut row = entity.data.clone();
+    row.insert(DELETED_FIELD.into(), Value::Bool(entity.is_deleted));
+    row
+}
+
+/// Marks a production as held: its rows are pulled even when the node pulls held scopes only.
+pub fn hold(conn: &Connection, production_id: &str) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO sync_holdings (production_id, held_since) VALUES (?1, ?2) \
+         ON CONFLICT (production_id) DO NOTHING",
+    )?
+    .execute(params![production_id, clock::now_iso()])?;
+    Ok(())
+}
+
+pub fn holdings(conn: &Connection) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached("SELECT production_id FROM sync_holdings ORDER BY 1")?;
+    let rows = stmt.query_map([], |row| row.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+fn entry_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxEntryRow> {
+    Ok(OutboxEntryRow {
+        node_seq: row.get(0)?,
+        op: row.get(1)?,
+        kind: row.get(2)?,
+        uuid: row.get(3)?,
+        production_id: row.get(4)?,
+        fields: row.get(5)?,
+        clocks: row.get(6)?,
+        bases: row.get(7)?,
+        row: row.get(8)?,
+        actor: row.get(9)?,
+        created_at: row.get(10)?,
+    })
+}
+
+struct OutboxEntryRow {
+    node_seq: i64,
+    op: String,
+    kind: String,
+    uuid: String,
+    production_id: Option<String>,
+    fields: String,
+    clocks: String,
+    bases: String,
+    row: Option<String>,
+    actor: Option<String>,
+    created_at: String,
+}
+
+fn parse_object(text: &str) -> Result<Map<String, Value>> {
+    match serde_json::from_str(text) {
+        Ok(Value::Object(map)) => Ok(map),
+        _ => Err(StoreError::Corrupt(
+            "outbox entry is not a JSON object".into(),
+        )),
+    }
+}
+
+impl OutboxEntryRow {
+    fn into_entry(self) -> Result<OutboxEntry> {
+        Ok(OutboxEntry {
+            node_seq: self.node_seq,
+            op: OutboxOp::parse(&self.op)?,
+            kind: self.kind,
+            uuid: self.uuid,
+            production_id: self.production_id,
+            fields: parse_object(&self.fields)?,
+            clocks: parse_object(&self.clocks)?,
+            bases: parse_object(&self.bases)?,
+            row: self.row.as_deref().map(parse_object).transpose()?,
+            actor: self.actor,
+            created_at: self.created_at,
+        })
+    }
+}
+
+/// The oldest entries the hub has not acknowledged, in order.
+pub fn unacked(conn: &Connection, after_seq: i64, limit: usize) -> Result<Vec<OutboxEntry>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT node_seq, op, kind, uuid, production_id, fields, clocks, bases, row_data, \
+         actor, created_at FROM sync_outbox WHERE acked_seq IS NULL AND node_seq > ?1 \
+         ORDER BY node_seq LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![after_seq, limit as i64], entry_from_row)?;
+    rows.map(|row| row.map_err(StoreError::from)?.into_entry())
+        .collect()
+}
+
+/// Records the hub's acknowledgement: entry `node_seq` was logged at hub sequence `hub_seq`.
+pub fn ack(conn: &Connection, acks: &[(i64, i64)]) -> Result<()> {
+    let mut stmt = conn.prepare_cached(
+        "UPDATE sync_outbox SET acked_seq = ?2 WHERE node_seq = ?1 AND acked_seq IS NULL",
+    )?;
+    for (node_seq, hub_seq) in acks {
+        stmt.execute(params![node_seq, hub_seq])?;
+    }
+    Ok(())
+}
+
+/// Queue figures for the status page and metrics.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueStats {
+    pub queue_length: i64,
+    pub oldest_queued_at: Option<String>,
+    pub conflicts_pending: i64,
+    pub applied_seq: i64,
+    pub last_node_seq: i64,
+}
+
+pub fn queue_stats(conn: &Connection) -> Result<QueueStats> {
+    let (queue_length, oldest_queued_at) = conn
+        .prepare_cached(
+            "SELECT count(*), min(created_at) FROM sync_outbox WHERE acked_seq IS NULL",
+        )?
+        .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    let conflicts_pending = conn
+        .prepare_cached("SELECT count(*) FROM sync_conflicts WHERE resolved_at IS NULL")?
+        .query_row([], |row| row.get(0))?;
+    Ok(QueueStats {
+        queue_length,
+        oldest_queued_at,
+        conflicts_pending,
+        applied_seq: cursor(conn)?,
+        last_node_seq: last_node_seq(conn)?,
+    })
+}
+
+/// The hub sequence this node has pulled up to.
+pub fn cursor(conn: &Connection) -> Result<i64> {
+    Ok(meta_get(conn, "sync_cursor")?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0))
+}
+
+/// The hub this node synced with, identified by the epoch the hub made when it was created.
+pub fn hub_epoch(conn: &Connection) -> Result<Option<String>> {
+    meta_get(conn, "hub_epoch")
+}
+
+pub fn set_hub_epoch(conn: &Connection, epoch: &str) -> Result<()> {
+    meta_set(conn, "hub_epoch", epoch)
+}
+
+/// Is a change of this node to `column` of `uuid` still waiting for the hub's verdict as of
+/// hub sequence `seq`? Then the hub's older value must not replace it here.
+struct Pending {
+    columns: HashSet<String>,
+    delete: bool,
+}
+
+fn pending(conn: &Connection, uuid: &str, seq: i64) -> Result<Pending> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT op, fields FROM sync_outbox WHERE uuid = ?1 \
+         AND (acked_seq IS NULL OR acked_seq > ?2)",
+    )?;
+    let mut rows = stmt.query(params![uuid, seq])?;
+    let mut found = Pending {
+        columns: HashSet::new(),
+        delete: false,
+    };
+    while let Some(row) = rows.next()? {
+        let op: String = row.get(0)?;
+        if op == "delete" {
+            found.delete = true;
+        }
+        let fields: String = row.get(1)?;
+        found
+            .columns
+            .extend(parse_object(&fields)?.into_iter().map(|(k, _)| k));
+    }
+    Ok(found)
+}
+
+/// What one pull applied.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Applied {
+    pub changes: usize,
+    pub conflicts: usize,
+}
+
+/// Applies a page of the hub's log and moves the cursor to `new_cursor`, in one transaction
+/// (the caller's), then forgets acknowledged outbox entries the cursor has passed.
+pub fn apply_pulled(
+    tx: &mut WriteTx<'_>,
+    changes: &[PulledChange],
+    new_cursor: i64,
+) -> Result<Applied> {
+    let mut applied = Applied::default();
+    for change in changes {
+        for conflict in &change.conflicts {
+            applied.conflicts += store_conflict(tx.conn(), conflict)?;
+        }
+        if let Some(clock) = tx.clock() {
+            for hlc in change.clocks.values().filter_map(Value::as_str) {
+                if let Some(hlc) = Hlc::parse(hlc) {
+                    clock.observe(&hlc);
+                }
+            }
+        }
+        let Some(kind) = registry().get(&change.kind) else {
+            tracing::warn!(kind = %change.kind, seq = change.seq, "pulled a kind this version does not know; skipped");
+            continue;
+        };
+        let changed = match change.op.as_str() {
+            "upsert" => apply_upsert(tx, kind, change)?,
+            "delete" => apply_delete(tx, kind, change)?,
+            "resolve" => {
+                if let Some((id, resolution)) = &change.resolved {
+                    mark_resolved(tx.conn(), *id, resolution)?;
+                }
+                false
+            }
+            _ => false,
+        };
+        applied.changes += usize::from(changed);
+    }
+    let conn = tx.conn();
+    meta_set(conn, "sync_cursor", &new_cursor.to_string())?;
+    conn.prepare_cached("DELETE FROM sync_outbox WHERE acked_seq IS NOT NULL AND acked_seq <= ?1")?
+        .execute([new_cursor])?;
+    if let Some(clock) = tx.clock() {
+        let hlc = clock.tick();
+        meta_set(conn, "hlc_last", &hlc.to_string())?;
+    }
+    Ok(applied)
+}
+
+fn pulled_actor(change: &PulledChange) -> Actor {
+    Actor {
+        id: change.actor.clone(),
+        name: None,
+    }
+}
+
+fn apply_upsert(
+    tx: &mut WriteTx<'_>,
+    kind: &'static KindDef,
+    change: &PulledChange,
+) -> Result<bool> {
+    let conn = tx.conn();
+    let pending = pending(conn, &change.uuid, change.seq)?;
+    if pending.delete {
+        return Ok(false);
+    }
+    let deleted_in = change.data.get(DELETED_FIELD).and_then(Value::as_bool);
+    let existing = entities::load(conn, kind, &change.uuid)?;
+    let now = clock::now_iso();
+    let Some(existing) = existing else {
+        if kind.scope == Scope::Production {
+            let production = change.production_id.as_deref().unwrap_or_default();
+            if entities::require_production(conn, production).is_err() {
+                // Not held here (or deleted here and the tombstone is on its way).
+                return Ok(false);
+            }
+        }
+        let mut data = change.data.clone();
+        data.remove(DELETED_FIELD);
+        conn.prepare_cached(
+            "INSERT INTO entities (uuid, kind, production_id, data, version, is_deleted, \
+             created_at, updated_at, last_modified_by, clocks) \
+             VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?6, ?7, ?8)",
+        )?
+        .execute(params![
+            change.uuid,
+            kind.name,
+            change.production_id,
+            Value::Object(data.clone()).to_string(),
+            deleted_in.unwrap_or(false),
+            now,
+            change.actor,
+            Value::Object(change.clocks.clone()).to_string(),
+        ])?;
+        let entity = entities::load(conn, kind, &change.uuid)?
+            .ok_or_else(|| StoreError::Internal("inserted row vanished".into()))?;
+        let operation = if entity.is_deleted {
+            Operation::Deleted
+        } else {
+            Operation::Created
+        };
+        emit(tx, kind, &entity, operation, data, pulled_actor(change))?;
+        return Ok(true);
+    };
+    let mut data = existing.data.clone();
+    let mut is_deleted = existing.is_deleted;
+    let mut changed = Map::new();
+    let mut clocks = Map::new();
+    for (column, hlc) in &change.clocks {
+        if pending.columns.contains(column) {
+            continue;
+        }
+        clocks.insert(column.clone(), hlc.clone());
+        let incoming = change.data.get(column).cloned().unwrap_or(Value::Null);
+        if column == DELETED_FIELD {
+            let flag = incoming.as_bool().unwrap_or(false);
+            if flag != is_deleted {
+                is_deleted = flag;
+                changed.insert(column.clone(), Value::Bool(flag));
+            }
+        } else if data.get(column) != Some(&incoming) {
+            data.insert(column.clone(), incoming.clone());
+            changed.insert(column.clone(), incoming);
+        }
+    }
+    if clocks.is_empty() {
+        return Ok(false);
+    }
+    conn.prepare_cached("UPDATE entities SET clocks = json_patch(clocks, ?2) WHERE uuid = ?1")?
+        .execute(params![existing.uuid, Value::Object(clocks).to_string()])?;
+    if changed.is_empty() {
+        return Ok(false);
+    }
+    conn.prepare_cached(
+        "UPDATE entities SET data = ?2, is_deleted = ?3, version = version + 1, updated_at = ?4, \
+         last_modified_by = coalesce(?5, last_modified_by) WHERE uuid = ?1",
+    )?
+    .execute(params![
+        existing.uuid,
+        Value::Object(data.clone()).to_string(),
+        is_deleted,
+        now,
+        change.actor,
+    ])?;
+    let was_deleted = existing.is_deleted;
+    let entity = Entity {
+        data,
+        is_deleted,
+        version: existing.version + 1,
+        updated_at: now,
+        last_modified_by: change.actor.clone().or(existing.last_modified_by.clone()),
+        ..existing
+    };
+    let operation = match (was_deleted, is_deleted) {
+        (false, true) => Operation::Deleted,
+        (true, false) => Operation::Created,
+        _ => Operation::Updated,
+    };
+    changed.remove(DELETED_FIELD);
+    emit(tx, kind, &entity, operation, changed, pulled_actor(change))?;
+    Ok(true)
+}
+
+fn apply_delete(
+    tx: &mut WriteTx<'_>,
+    kind: &'static KindDef,
+    change: &PulledChange,
+) -> Result<bool> {
+    let Some(existing) = entities::load(tx.conn(), kind, &change.uuid)? else {
+        return Ok(false);
+    };
+    entities::remove_row(tx.conn(), kind, &existing)?;
+    emit(
+        tx,
+        kind,
+        &existing,
+        Operation::Deleted,
+        Map::new(),
+        pulled_actor(change),
+    )?;
+    Ok(true)
+}
+
+fn emit(
+    tx: &mut WriteTx<'_>,
+    kind: &'static KindDef,
+    entity: &Entity,
+    operation: Operation,
+    changed: Map<String, Value>,
+    actor: Actor,
+) -> Result<()> {
+    let wire = entities::render(tx.conn(), kind, entity)?;
+    tx.emit(ChangeEvent {
+        kind: kind.name,
+        operation,
+        uuid: entity.uuid.clone(),
+        display_id: entity.display_id().map(str::to_owned),
+        production_id: entity.production_id.clone(),
+        entity: wire,
+        changed,
+        actor,
+    });
+    Ok(())
+}
+
+fn store_conflict(conn: &Connection, conflict: &ConflictRecord) -> Result<usize> {
+    let text = |v: &Value| (!v.is_null()).then(|| v.to_string());
+    Ok(conn
+        .prepare_cached(
+            "INSERT INTO sync_conflicts (id, kind, uuid, production_id, column_name, reason, \
+             winner_value, winner_hlc, winner_node, loser_value, loser_hlc, loser_node, \
+             created_at, resolved_at, resolution) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) \
+             ON CONFLICT (id) DO NOTHING",
+        )?
+        .execute(params![
+            conflict.id,
+            conflict.kind,
+            conflict.uuid,
+            conflict.production_id,
+            conflict.column,
+            conflict.reason,
+            text(&conflict.winner_value),
+            conflict.winner_hlc,
+            conflict.winner_node,
+            text(&conflict.loser_value),
+            conflict.loser_hlc,
+            conflict.loser_node,
+            conflict.created_at,
+            conflict.resolved_at,
+            conflict.resolution,
+        ])?)
+}
+
+fn mark_resolved(conn: &Connection, id: i64, resolution: &str) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE sync_conflicts SET resolved_at = ?2, resolution = ?3 \
+         WHERE id = ?1 AND resolved_at IS NULL",
+    )?
+    .execute(params![id, clock::now_iso(), resolution])?;
+    Ok(())
+}
+
+fn conflict_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ConflictRecord> {
+    let json = |text: Option<String>| {
+        text.and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or(Value::Null)
+    };
+    Ok(ConflictRecord {
+        id: row.get(0)?,
+        kind: row.get(1)?,
+        uuid: row.get(2)?,
+        production_id: row.get(3)?,
+        column: row.get(4)?,
+        reason: row.get(5)?,
+        winner_value: json(row.get(6)?),
+        winner_hlc: row.get(7)?,
+        winner_node: row.get(8)?,
+        loser_value: json(row.get(9)?),
+        loser_hlc: row.get(10)?,
+        loser_node: row.get(11)?,
+        created_at: row.get(12)?,
+        resolved_at: row.get(13)?,
+        resolution: row.get(14)?,
+    })
+}
+
+const CONFLICT_COLUMNS: &str = "id, kind, uuid, production_id, column_name, reason, \
+    winner_value, winner_hlc, winner_node, loser_value, loser_hlc, loser_node, created_at, \
+    resolved_at, resolution";
+
+/// Conflicts, newest first; open ones only unless `all`.
+pub fn conflicts(conn: &Connection, all: bool, limit: usize) -> Result<Vec<ConflictRecord>> {
+    let sql = format!(
+        "SELECT {CONFLICT_COLUMNS} FROM sync_conflicts WHERE ?1 OR resolved_at IS NULL \
+         ORDER BY id DESC LIMIT ?2"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params![all, limit as i64], conflict_from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// How a person settles a conflict.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Resolution {
+    /// Keep the value this node holds now (the winner).
+    Ours,
+    /// Put the overwritten value back.
+    Theirs,
+    /// Write a new value.
+    Value(Value),
+}
+
+impl Resolution {
+    fn label(&self) -> &'static str {
+        match self {
+            Resolution::Ours => "ours",
+            Resolution::Theirs => "theirs",
+            Resolution::Value(_) => "value",
+        }
+    }
+}
+
+/// Resolves a conflict: writes the chosen value as a new local change (it syncs like any
+/// other), marks the conflict resolved and queues the resolution for the hub, in one
+/// transaction.
+pub fn resolve(tx: &mut WriteTx<'_>, id: i64, resolution: Resolution) -> Result<ConflictRecord> {
+    let conn = tx.conn();
+    let sql = format!("SELECT {CONFLICT_COLUMNS} FROM sync_conflicts WHERE id = ?1");
+    let conflict = conn
+        .prepare_cached(&sql)?
+        .query_row([id], conflict_from_row)
+        .optional()?
+        .ok_or(StoreError::NotFound { label: "Conflict" })?;
+    if conflict.resolved_at.is_some() {
+        return Err(StoreError::Conflict(format!(
+            "conflict {id} was already resolved ({})",
+            conflict.resolution.as_deref().unwrap_or("unknown")
+        )));
+    }
+    let kind = registry().get(&conflict.kind).ok_or_else(|| {
+        StoreError::Corrupt(format!("conflict of unknown kind {}", conflict.kind))
+    })?;
+    let value = match &resolution {
+        Resolution::Ours => None,
+        Resolution::Theirs => Some(conflict.loser_value.clone()),
+        Resolution::Value(v) => Some(v.clone()),
+    };
+    if let Some(value) = value {
+        let existing = entities::load(conn, kind, &conflict.uuid)?;
+        let Some(existing) = existing else {
+            return Err(StoreError::Conflict(format!(
+                "the {} of conflict {id} was deleted; re-create it instead",
+                kind.label.to_lowercase()
+            )));
+        };
+        let mut decoded = Decoded {
+            version: Some(existing.version),
+            actor: Some("conflict-resolution".into()),
+            ..Decoded::default()
+        };
+        if conflict.column == DELETED_FIELD {
+            decoded.is_deleted = Some(value.as_bool().unwrap_or(false));
+            if value.as_bool() == Some(true) && !existing.is_deleted {
+                entities::delete(tx, kind, &conflict.uuid, Actor::default())?;
+            } else if value.as_bool() != Some(true) && existing.is_deleted {
+                entities::update(tx, kind, &conflict.uuid, decoded)?;
+            }
+        } else {
+            if kind.field(&conflict.column).is_none() {
+                return Err(StoreError::Corrupt(format!(
+                    "conflict {id} names an unknown field {}",
+                    conflict.column
+                )));
+            }
+            decoded.fields.insert(conflict.column.clone(), value);
+            if existing.is_deleted {
+                decoded.is_deleted = Some(false);
+            }
+            entities::update(tx, kind, &conflict.uuid, decoded)?;
+        }
+    }
+    let label = resolution.label();
+    mark_resolved(tx.conn(), id, label)?;
+    if let Some(clock) = tx.clock() {
+        let hlc = clock.tick();
+        let node_seq = next_node_seq(tx.conn())?;
+        let mut fields = Map::new();
+        fields.insert("conflictId".into(), Value::from(id));
+        fields.insert("resolution".into(), Value::String(label.into()));
+        tx.conn()
+            .prepare_cached(
+                "INSERT INTO sync_outbox (node_seq, op, kind, uuid, production_id, fields, \
+                 clocks, bases, actor, created_at) \
+                 VALUES (?1, 'resolve', ?2, ?3, ?4, ?5, ?6, '{}', NULL, ?7)",
+            )?
+            .execute(params![
+                node_seq,
+                conflict.kind,
+                conflict.uuid,
+                conflict.production_id,
+                Value::Object(fields).to_string(),
+                serde_json::json!({ "resolution": hlc.to_string() }).to_string(),
+                clock::now_iso(),
+            ])?;
+    }
+    let sql = format!("SELECT {CONFLICT_COLUMNS} FROM sync_conflicts WHERE id = ?1");
+    Ok(tx
+        .conn()
+        .prepare_cached(&sql)?
+        .query_row([id], conflict_from_row)?)
+}
+
+/// One round of the seed app's `sync_log`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncLogEntry {
+    pub id: i64,
+    pub direction: String,
+    pub started_at: String,
+    pub completed_at: Option<String>,
+    pub records: i64,
+    pub conflicts: i64,
+    pub error: Option<String>,
+}
+
+/// Rows kept in `sync_log`; older ones are dropped as new ones arrive.
+const SYNC_LOG_KEEP: i64 = 1000;
+
+pub fn log_round(
+    conn: &Connection,
+    direction: &str,
+    started_at: &str,
+    records: i64,
+    conflicts: i64,
+    error: Option<&str>,
+) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO sync_log (direction, started_at, completed_at, records, conflicts, error) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        direction,
+        started_at,
+        error.is_none().then(clock::now_iso),
+        records,
+        conflicts,
+        error
+    ])?;
+    conn.prepare_cached("DELETE FROM sync_log WHERE id <= (SELECT max(id) FROM sync_log) - ?1")?
+        .execute([SYNC_LOG_KEEP])?;
+    Ok(())
+}
+
+pub fn sync_log(conn: &Connection, limit: usize) -> Result<Vec<SyncLogEntry>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, direction, started_at, completed_at, records, conflicts, error \
+         FROM sync_log ORDER BY id DESC LIMIT ?1",
+    )?;
+    let rows = stmt.query_map([limit as i64], |row| {
+        Ok(SyncLogEntry {
+            id: row.get(0)?,
+            direction: row.get(1)?,
+            started_at: row.get(2)?,
+            completed_at: row.get(3)?,
+            records: row.get(4)?,
+            conflicts: row.get(5)?,
+            error: row.get(6)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Is this kind's delete a tombstone (hard) or an archive flag (soft)?
+pub fn deletes_are_tombstones(kind: &KindDef) -> bool {
+    kind.delete == DeleteMode::Hard
+}

@@ -1,0 +1,564 @@
+//! The node's sync loop: connect, say hello (epoch, sequence, clock skew), then push the
+//! outbox and pull the log whenever something changes — a local write, a NOTIFY from the hub
+//! on a dedicated LISTEN connection, the interval timer, or "sync now" — and reconnect with
+//! backoff when the hub goes away. One task, one round at a time.
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot, watch};
+use venuebox_store::sync::{self as local, QueueStats};
+use venuebox_store::{Store, clock};
+
+use crate::error::{Result, SyncError};
+use crate::hub::{Hub, HubTarget, PullScope};
+
+/// Entries per push transaction, changes per pull page.
+const PUSH_BATCH: usize = 500;
+const PULL_PAGE: i64 = 1000;
+/// A round that takes longer is abandoned (the hub transaction rolls back or has committed;
+/// either way the retry is safe).
+const ROUND_TIMEOUT: Duration = Duration::from_secs(120);
+const BACKOFF_MIN: Duration = Duration::from_secs(1);
+const BACKOFF_MAX: Duration = Duration::from_secs(60);
+/// How often the tombstone window is enforced (by whichever node gets there).
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Which productions this node pulls besides the global data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScopeMode {
+    /// Every production (an office box or a cloud replica).
+    All,
+    /// Productions this node created or downloaded (a venue box).
+    Held,
+}
+
+#[derive(Debug, Clone)]
+pub struct SyncSettings {
+    pub hub: Option<HubTarget>,
+    pub node_name: String,
+    /// Poll at least this often even without NOTIFY (and retry this often at most when
+    /// offline once the backoff has grown).
+    pub interval: Duration,
+    pub scope: ScopeMode,
+}
+
+/// What the status page shows, besides the queue counts.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EngineState {
+    pub configured: bool,
+    pub online: bool,
+    pub hub: Option<String>,
+    pub last_push_at: Option<String>,
+    pub last_pull_at: Option<String>,
+    pub last_attempt_at: Option<String>,
+    pub hub_seq: i64,
+    pub last_error: Option<String>,
+    pub last_error_code: Option<String>,
+    /// Set when sync stopped for good (epoch change, stale box): the reason, in words.
+    pub stopped: Option<String>,
+    pub clock_skew_ms: Option<i64>,
+    pub consecutive_failures: u32,
+}
+
+/// `GET /api/sync/status`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncStatus {
+    pub node_id: String,
+    pub node_name: String,
+    #[serde(flatten)]
+    pub state: EngineState,
+    #[serde(flatten)]
+    pub queue: QueueStats,
+    pub held_productions: Vec<String>,
+}
+
+/// The outcome of one round.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoundReport {
+    pub pushed: usize,
+    pub pulled: usize,
+    pub conflicts: usize,
+    pub hub_seq: i64,
+}
+
+type Waiter = oneshot::Sender<Result<RoundReport, String>>;
+
+/// A handle to the running engine; cheap to clone.
+#[derive(Clone)]
+pub struct SyncEngine {
+    store: Store,
+    settings: Arc<SyncSettings>,
+    state: Arc<Mutex<EngineState>>,
+    requests: mpsc::UnboundedSender<Waiter>,
+    stop: watch::Sender<bool>,
+}
+
+impl SyncEngine {
+    /// Starts the engine task (idle when no hub is configured). Returns the handle and the
+    /// task, which ends after [`SyncEngine::shutdown`].
+    pub fn start(
+        store: Store,
+        settings: SyncSettings,
+    ) -> (SyncEngine, tokio::task::JoinHandle<()>) {
+        let (requests, request_rx) = mpsc::unbounded_channel();
+        let (stop, stop_rx) = watch::channel(false);
+        let state = EngineState {
+            configured: settings.hub.is_some(),
+            hub: settings.hub.as_ref().map(HubTarget::describe),
+            ..EngineState::default()
+        };
+        let engine = SyncEngine {
+            store,
+            settings: Arc::new(settings),
+            state: Arc::new(Mutex::new(state)),
+            requests,
+            stop,
+        };
+        let task = tokio::spawn(engine.clone().run(request_rx, stop_rx));
+        (engine, task)
+    }
+
+    /// An engine without its task, driven by the caller (`handshake`, `push_all`,
+    /// `pull_all`): tests and benchmarks that decide themselves when each node syncs.
+    pub fn manual(store: Store, settings: SyncSettings) -> SyncEngine {
+        let (requests, _) = mpsc::unbounded_channel();
+        let (stop, _) = watch::channel(false);
+        SyncEngine {
+            store,
+            state: Arc::new(Mutex::new(EngineState {
+                configured: settings.hub.is_some(),
+                hub: settings.hub.as_ref().map(HubTarget::describe),
+                ..EngineState::default()
+            })),
+            settings: Arc::new(settings),
+            requests,
+            stop,
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn is_configured(&self) -> bool {
+        self.settings.hub.is_some()
+    }
+
+    /// Asks the engine to finish its round and stop.
+    pub fn shutdown(&self) {
+        let _ = self.stop.send(true);
+    }
+
+    pub async fn status(&self) -> Result<SyncStatus> {
+        let (queue, held) = self
+            .store
+            .read(|conn| Ok((local::queue_stats(conn)?, local::holdings(conn)?)))
+            .await?;
+        Ok(SyncStatus {
+            node_id: self.store.node_id().to_owned(),
+            node_name: self.settings.node_name.clone(),
+            state: self.state.lock().expect("sync state").clone(),
+            queue,
+            held_productions: held,
+        })
+    }
+
+    pub fn state(&self) -> EngineState {
+        self.state.lock().expect("sync state").clone()
+    }
+
+    /// Runs a round now (push then pull) and reports it.
+    pub async fn sync_now(&self) -> Result<RoundReport> {
+        if self.settings.hub.is_none() {
+            return Err(SyncError::NotConfigured);
+        }
+        let (reply, answer) = oneshot::channel();
+        self.requests
+            .send(reply)
+            .map_err(|_| SyncError::ShuttingDown)?;
+        match answer.await {
+            Ok(Ok(report)) => Ok(report),
+            Ok(Err(message)) => {
+                let state = self.state();
+                Err(match state.last_error_code.as_deref() {
+                    Some("HUB_EPOCH_CHANGED") | Some("NODE_STALE") => {
+                        SyncError::Hub(state.stopped.unwrap_or(message))
+                    }
+                    Some("HUB_ERROR") => SyncError::Hub(message),
+                    _ => SyncError::Unreachable(message),
+                })
+            }
+            Err(_) => Err(SyncError::ShuttingDown),
+        }
+    }
+
+    fn update(&self, change: impl FnOnce(&mut EngineState)) {
+        change(&mut self.state.lock().expect("sync state"));
+    }
+
+    async fn run(
+        self,
+        mut requests: mpsc::UnboundedReceiver<Waiter>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        let Some(target) = self.settings.hub.clone() else {
+            // No hub: answer "sync now" requests until shutdown; the outbox keeps growing,
+            // so a hub configured later receives everything.
+            loop {
+                tokio::select! {
+                    Some(waiter) = requests.recv() => {
+                        let _ = waiter.send(Err(SyncError::NotConfigured.to_string()));
+                    }
+                    _ = stop.changed() => return,
+                }
+            }
+        };
+        let mut writes = self.store.subscribe();
+        let mut backoff = BACKOFF_MIN;
+        let mut waiters: Vec<Waiter> = Vec::new();
+        let mut last_prune: Option<std::time::Instant> = None;
+        tracing::info!(hub = %target.describe(), "sync enabled");
+        'connect: loop {
+            if *stop.borrow() {
+                break;
+            }
+            let session = tokio::time::timeout(ROUND_TIMEOUT, self.open_session(&target)).await;
+            let (mut hub, mut notes, _listener) = match session {
+                Ok(Ok(parts)) => parts,
+                outcome => {
+                    let err = match outcome {
+                        Ok(Err(err)) => err,
+                        _ => SyncError::Timeout,
+                    };
+                    let fatal = err.is_fatal();
+                    self.note_failure(&err);
+                    answer_all(&mut waiters, Err(err.to_string()));
+                    if fatal {
+                        self.park(&mut requests, &mut stop).await;
+                        break;
+                    }
+                    // Wait out the backoff; "sync now" cuts it short with a fresh attempt.
+                    tokio::select! {
+                        _ = tokio::time::sleep(jitter(backoff)) => {}
+                        Some(waiter) = requests.recv() => waiters.push(waiter),
+                        _ = stop.changed() => break 'connect,
+                    }
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                    continue 'connect;
+                }
+            };
+            backoff = BACKOFF_MIN;
+            loop {
+                let outcome = tokio::time::timeout(ROUND_TIMEOUT, self.round(&mut hub)).await;
+                let outcome = outcome.unwrap_or(Err(SyncError::Timeout));
+                match outcome {
+                    Ok(report) => {
+                        answer_all(&mut waiters, Ok(report));
+                        if last_prune.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+                            last_prune = Some(std::time::Instant::now());
+                            if let Err(err) = hub.prune().await {
+                                tracing::warn!(error = %err, "could not purge old tombstones");
+                            }
+                        }
+                    }
+                    Err(err) => {
+                        let fatal = err.is_fatal();
+                        self.note_failure(&err);
+                        answer_all(&mut waiters, Err(err.to_string()));
+                        if fatal {
+                            self.park(&mut requests, &mut stop).await;
+                            break 'connect;
+                        }
+                        continue 'connect;
+                    }
+                }
+                // Wait for a reason to run again.
+                let tick = tokio::time::sleep(self.settings.interval);
+                tokio::pin!(tick);
+                tokio::select! {
+                    _ = &mut tick => {}
+                    note = notes.recv() => {
+                        if note.is_none() {
+                            // The LISTEN connection died: reconnect everything.
+                            self.update(|s| s.online = false);
+                            continue 'connect;
+                        }
+                        // Several notifications in a burst make one round.
+                        while notes.try_recv().is_ok() {}
+                    }
+                    event = writes.recv() => {
+                        if let Err(tokio::sync::broadcast::error::RecvError::Closed) = event {
+                            break 'connect;
+                        }
+                        // Let a burst of writes land in one push.
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        while writes.try_recv().is_ok() {}
+                    }
+                    Some(waiter) = requests.recv() => waiters.push(waiter),
+                    _ = stop.changed() => break 'connect,
+                }
+            }
+        }
+        answer_all(&mut waiters, Err(SyncError::ShuttingDown.to_string()));
+        self.update(|s| s.online = false);
+        tracing::info!("sync stopped");
+    }
+
+    /// After a fatal error: stay stopped, answering requests with the reason, until shutdown.
+    async fn park(
+        &self,
+        requests: &mut mpsc::UnboundedReceiver<Waiter>,
+        stop: &mut watch::Receiver<bool>,
+    ) {
+        loop {
+            tokio::select! {
+                Some(waiter) = requests.recv() => {
+                    let reason = self.state().stopped.unwrap_or_else(|| "sync is stopped".into());
+                    let _ = waiter.send(Err(reason));
+                }
+                _ = stop.changed() => return,
+            }
+        }
+    }
+
+    fn note_failure(&self, err: &SyncError) {
+        let previous = self.state();
+        let first = previous.consecutive_failures == 0;
+        if err.is_fatal() {
+            tracing::error!(error = %err, "sync stopped");
+        } else if first {
+            tracing::warn!(error = %err, "sync failed; retrying with backoff (further failures are logged at debug level)");
+        } else {
+            tracing::debug!(error = %err, attempt = previous.consecutive_failures + 1, "sync still failing");
+        }
+        self.update(|s| {
+            s.online = false;
+            s.last_error = Some(err.to_string());
+            s.last_error_code = Some(err.code().to_owned());
+            s.consecutive_failures += 1;
+            s.last_attempt_at = Some(clock::now_iso());
+            if err.is_fatal() {
+                s.stopped = Some(err.to_string());
+            }
+        });
+    }
+
+    async fn open_session(
+        &self,
+        target: &HubTarget,
+    ) -> Result<(Hub, mpsc::UnboundedReceiver<i64>, tokio_postgres::Client)> {
+        self.update(|s| s.last_attempt_at = Some(clock::now_iso()));
+        let hub = target.connect().await?;
+        self.handshake(&hub).await?;
+        let (listener, notes) = target.listen().await?;
+        Ok((hub, notes, listener))
+    }
+
+    /// Says hello to the hub: checks its epoch, registers this node, continues the outbox
+    /// numbering after what the hub holds, and notes the clock skew.
+    pub async fn handshake(&self, hub: &Hub) -> Result<()> {
+        let hello = hub
+            .hello(
+                self.store.node_id(),
+                &self.settings.node_name,
+                self.store.clock().wall_ms(),
+            )
+            .await?;
+        let known = self.store.read(local::hub_epoch).await?;
+        match known {
+            Some(known) if known != hello.epoch => {
+                return Err(SyncError::EpochMismatch {
+                    expected: known,
+                    found: hello.epoch,
+                });
+            }
+            _ => {}
+        }
+        let epoch = hello.epoch.clone();
+        let hub_last = hello.last_seq;
+        let advanced = self
+            .store
+            .write(move |tx| {
+                local::set_hub_epoch(tx.conn(), &epoch)?;
+                local::advance_node_seq(tx.conn(), hub_last)
+            })
+            .await?;
+        if advanced {
+            tracing::warn!(
+                hub_last,
+                "the hub holds newer changes of this box than its database (restored from a backup?); numbering continues after them"
+            );
+        }
+        if hello.clock_skew_ms.abs() > hello.max_clock_drift_ms {
+            tracing::warn!(
+                skew_ms = hello.clock_skew_ms,
+                "this box's clock differs from the hub's by more than the drift allowance; \
+                 its changes are stamped with the hub's time on arrival and conflicts it \
+                 loses are kept in the conflict log"
+            );
+        }
+        let was_offline = self.state().consecutive_failures;
+        if was_offline > 0 {
+            tracing::info!(failed_attempts = was_offline, "hub reachable again");
+        }
+        self.update(|s| {
+            s.online = true;
+            s.consecutive_failures = 0;
+            s.last_error = None;
+            s.last_error_code = None;
+            s.clock_skew_ms = Some(hello.clock_skew_ms);
+            s.hub_seq = hello.head_seq;
+        });
+        Ok(())
+    }
+
+    /// Push everything queued, then pull everything new.
+    pub async fn round(&self, hub: &mut Hub) -> Result<RoundReport> {
+        let mut report = RoundReport::default();
+        let pushed = self.push_all(hub).await?;
+        report.pushed = pushed.0;
+        report.conflicts += pushed.1;
+        let pulled = self.pull_all(hub).await?;
+        report.pulled = pulled.0;
+        report.conflicts += pulled.1;
+        report.hub_seq = pulled.2;
+        self.update(|s| {
+            s.online = true;
+            s.hub_seq = report.hub_seq;
+        });
+        Ok(report)
+    }
+
+    /// Pushes the outbox in batches; returns (entries applied, conflicts).
+    pub async fn push_all(&self, hub: &mut Hub) -> Result<(usize, usize)> {
+        let node_id = self.store.node_id().to_owned();
+        let mut applied = 0;
+        let mut conflicts = 0;
+        let mut after = 0;
+        loop {
+            let (batch, cursor) = self
+                .store
+                .read(move |conn| {
+                    Ok((
+                        local::unacked(conn, after, PUSH_BATCH)?,
+                        local::cursor(conn)?,
+                    ))
+                })
+                .await?;
+            let Some(last) = batch.last() else { break };
+            after = last.node_seq;
+            let started = clock::now_iso();
+            let outcome = hub.push(&node_id, cursor, &batch).await;
+            let report = match outcome {
+                Ok(report) => report,
+                Err(err) => {
+                    let message = err.to_string();
+                    let _ = self
+                        .store
+                        .write(move |tx| {
+                            local::log_round(tx.conn(), "push", &started, 0, 0, Some(&message))
+                        })
+                        .await;
+                    return Err(err);
+                }
+            };
+            applied += report.applied;
+            conflicts += report.conflicts;
+            let acks = report.acks.clone();
+            let (count, found) = (report.applied as i64, report.conflicts as i64);
+            self.store
+                .write(move |tx| {
+                    local::ack(tx.conn(), &acks)?;
+                    if count > 0 {
+                        local::log_round(tx.conn(), "push", &started, count, found, None)?;
+                    }
+                    Ok(())
+                })
+                .await?;
+            if report.acks.len() < batch.len() {
+                return Err(SyncError::Hub(format!(
+                    "the hub acknowledged {} of {} entries",
+                    report.acks.len(),
+                    batch.len()
+                )));
+            }
+            self.update(|s| {
+                s.last_push_at = Some(clock::now_iso());
+                s.hub_seq = report.head_seq;
+            });
+        }
+        Ok((applied, conflicts))
+    }
+
+    /// Pulls until caught up; returns (changes applied, conflicts received, hub head).
+    pub async fn pull_all(&self, hub: &mut Hub) -> Result<(usize, usize, i64)> {
+        let node_id = self.store.node_id().to_owned();
+        let mut changes = 0;
+        let mut conflicts = 0;
+        loop {
+            let (cursor, held) = self
+                .store
+                .read(|conn| Ok((local::cursor(conn)?, local::holdings(conn)?)))
+                .await?;
+            let scope = match self.settings.scope {
+                ScopeMode::All => PullScope::All,
+                ScopeMode::Held => PullScope::Held(held),
+            };
+            let started = clock::now_iso();
+            let page = hub.pull(&node_id, cursor, &scope, PULL_PAGE).await?;
+            let head = page.head_seq;
+            let next = page.next_cursor;
+            let received = page.changes.len();
+            if next == cursor && received == 0 {
+                self.update(|s| s.last_pull_at = Some(clock::now_iso()));
+                return Ok((changes, conflicts, head));
+            }
+            let applied = self
+                .store
+                .write(move |tx| {
+                    let applied = local::apply_pulled(tx, &page.changes, next)?;
+                    if received > 0 {
+                        local::log_round(
+                            tx.conn(),
+                            "pull",
+                            &started,
+                            received as i64,
+                            applied.conflicts as i64,
+                            None,
+                        )?;
+                    }
+                    Ok(applied)
+                })
+                .await?;
+            changes += applied.changes;
+            conflicts += applied.conflicts;
+            self.update(|s| {
+                s.last_pull_at = Some(clock::now_iso());
+                s.hub_seq = head;
+            });
+            if next >= head {
+                return Ok((changes, conflicts, head));
+            }
+        }
+    }
+}
+
+fn answer_all(waiters: &mut Vec<Waiter>, outcome: Result<RoundReport, String>) {
+    for waiter in waiters.drain(..) {
+        let _ = waiter.send(outcome.clone());
+    }
+}
+
+/// ±20% so a room of boxes coming back online doesn't hit the hub in lockstep.
+fn jitter(base: Duration) -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let factor = 0.8 + f64::from(nanos % 1000) / 1000.0 * 0.4;
+    base.mul_f64(factor)
+}

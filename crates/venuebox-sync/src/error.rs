@@ -1,0 +1,86 @@
+use venuebox_store::StoreError;
+
+/// Why a sync round did not complete. `Unreachable` and `Hub` are retried with backoff;
+/// `EpochMismatch` and `Stale` stop sync until a person acts.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("no hub is configured (set hub.url or VENUEBOX_HUB_URL)")]
+    NotConfigured,
+    #[error("hub configuration: {0}")]
+    Config(String),
+    #[error("the hub is unreachable: {0}")]
+    Unreachable(String),
+    #[error("the hub refused or failed: {0}")]
+    Hub(String),
+    #[error(
+        "the hub was recreated or restored (its epoch is {found}, this box synced with \
+         {expected}); sync is stopped so nothing diverges. Check the hub, then run \
+         `venuebox sync --adopt-hub` to accept it and re-push this box's changes"
+    )]
+    EpochMismatch { expected: String, found: String },
+    #[error(
+        "this box last pulled at hub sequence {cursor}, but the hub has purged its log before \
+         {pruned_before} (the tombstone window); download the productions again before syncing"
+    )]
+    Stale { cursor: i64, pruned_before: i64 },
+    #[error("a sync round took too long and was abandoned")]
+    Timeout,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("sync is shutting down")]
+    ShuttingDown,
+}
+
+impl SyncError {
+    pub(crate) fn unreachable(err: tokio_postgres::Error) -> SyncError {
+        SyncError::Unreachable(error_text(&err))
+    }
+
+    pub(crate) fn hub(err: tokio_postgres::Error) -> SyncError {
+        if err.is_closed() || err.as_db_error().is_none() {
+            SyncError::Unreachable(error_text(&err))
+        } else {
+            SyncError::Hub(error_text(&err))
+        }
+    }
+
+    /// Sync cannot go on without a person (the hub was replaced, or this box is too old).
+    pub fn is_fatal(&self) -> bool {
+        matches!(
+            self,
+            SyncError::EpochMismatch { .. } | SyncError::Stale { .. } | SyncError::Config(_)
+        )
+    }
+
+    /// A stable code for the API and the status page.
+    pub fn code(&self) -> &'static str {
+        match self {
+            SyncError::NotConfigured => "SYNC_NOT_CONFIGURED",
+            SyncError::Config(_) => "SYNC_CONFIG",
+            SyncError::Unreachable(_) | SyncError::Timeout => "HUB_UNREACHABLE",
+            SyncError::Hub(_) => "HUB_ERROR",
+            SyncError::EpochMismatch { .. } => "HUB_EPOCH_CHANGED",
+            SyncError::Stale { .. } => "NODE_STALE",
+            SyncError::Store(_) => "LOCAL_STORE",
+            SyncError::ShuttingDown => "SHUTTING_DOWN",
+        }
+    }
+}
+
+/// The error and its causes in one line (tokio-postgres puts the useful part in the source).
+/// Connection errors never contain the password: tokio-postgres does not echo its config.
+fn error_text(err: &tokio_postgres::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+pub type Result<T, E = SyncError> = std::result::Result<T, E>;
