@@ -14,3 +14,5 @@ ensure_node
 cargo build --release --locked -q -p venuebox
 npm ci --prefix tests/node --no-audit --no-fund --loglevel=error
 (cd tests/node && VENUEBOX_BIN="$PWD/../../target/release/venuebox" node bench-latency.mjs 100 50)
+say "sync push and pull rates"
+scripts/bench-sync.sh 10000

@@ -53,3 +53,39 @@ ensure_python_venv() {
     fi
     .venv/bin/python -c 'import zeroconf, prometheus_client' 2>/dev/null || .venv/bin/pip install --quiet -r tests/requirements.txt
 }
+
+# Runs a command as the postgres system user (peer authentication on the local socket).
+as_postgres() {
+    if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else sudo -u postgres "$@"; fi
+}
+
+# PostgreSQL for the sync tests: Debian's server, installed if missing, started if stopped,
+# reachable on 127.0.0.1:5432 as the postgres role with a known password (harmless where the
+# server trusts loopback). Each test creates its own database and drops it. Exports
+# VENUEBOX_TEST_PG.
+ensure_postgres() {
+    local url="postgres://postgres:venuebox-test@127.0.0.1:5432/postgres"
+    if ! command -v pg_lsclusters >/dev/null 2>&1 || ! command -v psql >/dev/null 2>&1; then
+        ensure_apt_packages postgresql postgresql-client
+    fi
+    if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+        say "starting PostgreSQL"
+        local sudo=""
+        [ "$(id -u)" -ne 0 ] && sudo="sudo"
+        pg_lsclusters --no-header | while read -r version cluster _; do
+            $sudo pg_ctlcluster --skip-systemctl-redirect "$version" "$cluster" start || true
+        done
+        for _ in $(seq 1 30); do
+            pg_isready -q -h 127.0.0.1 -p 5432 && break
+            sleep 1
+        done
+    fi
+    if ! psql "$url" -Atqc 'SELECT 1' >/dev/null 2>&1; then
+        as_postgres psql -qc "ALTER ROLE postgres PASSWORD 'venuebox-test'" >/dev/null
+    fi
+    if ! psql "$url" -Atqc 'SELECT 1' >/dev/null 2>&1; then
+        say "PostgreSQL does not answer on 127.0.0.1:5432 (see pg_lsclusters)"
+        exit 1
+    fi
+    export VENUEBOX_TEST_PG="$url"
+}

@@ -8,6 +8,7 @@ ensure_build_deps
 command -v dpkg-query >/dev/null 2>&1 && ensure_apt_packages curl jq iproute2 util-linux
 ensure_node
 ensure_python_venv
+ensure_postgres
 
 say "formatting"
 cargo fmt --all --check

@@ -88,6 +88,10 @@ pub fn required_access(method: &Method, path: &str) -> Access {
     ) {
         return Access::Needs(Role::Admin);
     }
+    // Resolving a conflict is an edit of show data; every other sync action is the admin's.
+    if under("/sync") && !reading && !(under("/sync/conflicts") && path.ends_with("/resolve")) {
+        return Access::Needs(Role::Admin);
+    }
     if !reading && (under("/equipment") || under("/formats") || under("/settings")) {
         return Access::Needs(Role::Admin);
     }

@@ -19,6 +19,7 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ("VENUEBOX_NODE_NAME", "node.name"),
     ("VENUEBOX_MDNS_ENABLED", "mdns.enabled"),
     ("VENUEBOX_AUTH_MODE", "auth.mode"),
+    ("VENUEBOX_HUB_URL", "hub.url"),
 ];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -32,6 +33,69 @@ pub struct Config {
     pub ui: UiConfig,
     pub realtime: venuebox_realtime::RealtimeSettings,
     pub auth: AuthConfig,
+    pub hub: HubConfig,
+}
+
+/// The PostgreSQL hub this node syncs with.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HubConfig {
+    /// `postgres://user:password@host:5432/db[?sslmode=require]`; empty means no hub (the
+    /// box works offline indefinitely and keeps its outbox for a hub configured later).
+    /// Shown everywhere with its password masked.
+    #[serde(serialize_with = "serialize_masked_url")]
+    pub url: Secret,
+    /// Poll this often even without a notification from the hub (`30s`, `5m`).
+    pub sync_interval: String,
+    /// `held`: only productions this box created or downloaded (plus global data);
+    /// `all`: every production (an office box or a cloud replica).
+    pub scope: String,
+    /// PEM file of a private CA that signed the hub's certificate (with `sslmode=require`).
+    pub ca_file: PathBuf,
+}
+
+impl HubConfig {
+    pub fn interval(&self) -> std::time::Duration {
+        humantime::parse_duration(self.sync_interval.trim())
+            .unwrap_or(std::time::Duration::from_secs(30))
+    }
+}
+
+fn serialize_masked_url<S: serde::Serializer>(url: &Secret, out: S) -> Result<S::Ok, S::Error> {
+    out.serialize_str(&mask_url(url.expose()))
+}
+
+/// A connection URL with its password replaced by `***` (URL and `key=value` forms).
+pub fn mask_url(url: &str) -> String {
+    let mut masked = url.to_owned();
+    if let Some(scheme_end) = masked.find("://") {
+        let rest_start = scheme_end + 3;
+        let authority_end = masked[rest_start..]
+            .find(['/', '?'])
+            .map_or(masked.len(), |i| rest_start + i);
+        if let Some(at) = masked[rest_start..authority_end].rfind('@') {
+            let userinfo = &masked[rest_start..rest_start + at];
+            if let Some(colon) = userinfo.find(':') {
+                masked.replace_range(rest_start + colon + 1..rest_start + at, "***");
+            }
+        }
+    }
+    let mut out = String::with_capacity(masked.len());
+    for part in masked.split_inclusive(['&', ' ']) {
+        let (body, separator) = match part.char_indices().last() {
+            Some((i, '&' | ' ')) => part.split_at(i),
+            _ => (part, ""),
+        };
+        match body.split_once('=') {
+            Some((key, _)) if key.rsplit(['?', '&']).next().unwrap_or(key) == "password" => {
+                out.push_str(key);
+                out.push_str("=***");
+            }
+            _ => out.push_str(body),
+        }
+        out.push_str(separator);
+    }
+    out
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -109,7 +173,17 @@ pub enum AuthMode {
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(input: D) -> Result<Secret, D::Error> {
+        String::deserialize(input).map(Secret)
+    }
+}
+
 impl Secret {
+    pub fn is_empty(&self) -> bool {
+        self.0.trim().is_empty()
+    }
+
     pub fn new(value: impl Into<String>) -> Secret {
         Secret(value.into())
     }
@@ -203,6 +277,7 @@ impl Config {
         // Tests of other features are not about credentials; auth tests switch it on.
         config.auth.mode = AuthMode::Open;
         config.backup.interval_minutes = 0;
+        config.hub.url = Secret::new("");
         config
     }
 
@@ -279,6 +354,28 @@ mod tests {
             config.auth.mode,
             AuthMode::Passphrase,
             "passphrase mode is the default"
+        );
+    }
+
+    #[test]
+    fn the_hub_password_is_masked_wherever_the_config_is_shown() {
+        let env = |name: &str| {
+            (name == "VENUEBOX_HUB_URL")
+                .then(|| "postgres://venue:s3cret-pw@hub.example:5432/shows?sslmode=require".into())
+        };
+        let config = Config::load_with_env(None, &Overrides::default(), env).unwrap();
+        assert!(config.hub.url.expose().contains("s3cret-pw"));
+        assert!(!format!("{config:?}").contains("s3cret-pw"));
+        let shown = config.to_toml();
+        assert!(!shown.contains("s3cret-pw"), "{shown}");
+        assert!(shown.contains("postgres://venue:***@hub.example:5432/shows?sslmode=require"));
+        assert_eq!(
+            mask_url("host=hub user=venue password=s3cret-pw dbname=shows"),
+            "host=hub user=venue password=*** dbname=shows"
+        );
+        assert_eq!(
+            mask_url("postgres://hub/shows?password=x&user=y"),
+            "postgres://hub/shows?password=***&user=y"
         );
     }
 

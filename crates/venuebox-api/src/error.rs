@@ -4,6 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::{Map, Value, json};
 use venuebox_store::StoreError;
+use venuebox_sync::SyncError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -36,6 +37,17 @@ pub enum ApiError {
     },
     #[error("Too many failed sign-ins from this address; try again later")]
     TooManyAttempts { retry_after: u64 },
+    #[error(transparent)]
+    Sync(SyncError),
+}
+
+impl From<SyncError> for ApiError {
+    fn from(err: SyncError) -> ApiError {
+        match err {
+            SyncError::Store(store) => ApiError::Store(store),
+            other => ApiError::Sync(other),
+        }
+    }
 }
 
 impl ApiError {
@@ -73,6 +85,7 @@ impl ApiError {
             ApiError::InvalidCredentials(_) => "INVALID_CREDENTIALS",
             ApiError::InsufficientRole { .. } => "INSUFFICIENT_ROLE",
             ApiError::TooManyAttempts { .. } => "TOO_MANY_ATTEMPTS",
+            ApiError::Sync(err) => err.code(),
         }
     }
 
@@ -166,6 +179,17 @@ impl ResponseError for ApiError {
             ApiError::Unauthenticated | ApiError::InvalidCredentials(_) => StatusCode::UNAUTHORIZED,
             ApiError::InsufficientRole { .. } => StatusCode::FORBIDDEN,
             ApiError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Sync(err) => match err {
+                SyncError::NotConfigured
+                | SyncError::Config(_)
+                | SyncError::EpochMismatch { .. }
+                | SyncError::Stale { .. } => StatusCode::CONFLICT,
+                SyncError::Unreachable(_) | SyncError::Timeout | SyncError::ShuttingDown => {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
+                SyncError::Hub(_) => StatusCode::BAD_GATEWAY,
+                SyncError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            },
         }
     }
 

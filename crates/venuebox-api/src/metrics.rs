@@ -94,6 +94,7 @@ pub async fn expose(
     store: web::Data<Store>,
     realtime: web::Data<venuebox_realtime::Realtime>,
     facts: web::Data<ServerFacts>,
+    sync: web::Data<venuebox_sync::SyncEngine>,
 ) -> HttpResponse {
     let mut out = String::new();
     let _ = writeln!(
@@ -169,6 +170,11 @@ pub async fn expose(
             stats.commit_micros_total.load(Ordering::Relaxed) as f64 / 1e6,
         ),
         (
+            "venuebox_sync_failures_total",
+            "Sync rounds or connection attempts that failed.",
+            sync.state().failures_total as f64,
+        ),
+        (
             "venuebox_realtime_evictions_total",
             "Realtime clients disconnected for not keeping up.",
             realtime.hub.evictions() as f64,
@@ -186,7 +192,40 @@ pub async fn expose(
         .filter_map(|suffix| std::fs::metadata(format!("{}{suffix}", database.display())).ok())
         .map(|m| m.len())
         .sum();
+    let status = sync.status().await.ok();
+    let queue = status.as_ref().map(|s| s.queue.clone()).unwrap_or_default();
+    let oldest_age = queue
+        .oldest_queued_at
+        .as_deref()
+        .and_then(venuebox_store::clock::parse_timestamp)
+        .map(|at| {
+            (venuebox_store::clock::now() - at)
+                .as_seconds_f64()
+                .max(0.0)
+        })
+        .unwrap_or(0.0);
+    let online = status.as_ref().is_some_and(|s| s.state.online);
     let gauges = [
+        (
+            "venuebox_sync_queue_length",
+            "Local changes waiting for the hub.",
+            queue.queue_length as f64,
+        ),
+        (
+            "venuebox_sync_oldest_queued_age_seconds",
+            "Age of the oldest change waiting for the hub (0 when none).",
+            oldest_age,
+        ),
+        (
+            "venuebox_sync_conflicts_pending",
+            "Conflicts waiting for a person to resolve them.",
+            queue.conflicts_pending as f64,
+        ),
+        (
+            "venuebox_sync_online",
+            "1 while the hub is reachable.",
+            f64::from(u8::from(online)),
+        ),
         (
             "venuebox_realtime_connections",
             "Connected realtime clients.",

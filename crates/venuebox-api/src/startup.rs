@@ -37,6 +37,37 @@ pub enum StartupError {
     },
     #[error("invalid mDNS settings: {0}")]
     Mdns(#[from] venuebox_mdns::MdnsError),
+    #[error("invalid hub settings: {0}")]
+    Hub(#[from] venuebox_sync::SyncError),
+}
+
+/// The sync engine's settings from the configuration (`[hub]`, `node.name`).
+pub fn sync_settings(config: &Config) -> Result<venuebox_sync::SyncSettings, StartupError> {
+    let hub = if config.hub.url.is_empty() {
+        None
+    } else {
+        let ca_file =
+            (!config.hub.ca_file.as_os_str().is_empty()).then(|| config.hub.ca_file.clone());
+        Some(venuebox_sync::HubTarget::new(
+            config.hub.url.expose(),
+            ca_file,
+        )?)
+    };
+    let scope = match config.hub.scope.trim() {
+        "all" => venuebox_sync::ScopeMode::All,
+        "held" | "" => venuebox_sync::ScopeMode::Held,
+        other => {
+            return Err(StartupError::Hub(venuebox_sync::SyncError::Config(
+                format!("hub.scope must be \"held\" or \"all\", not {other:?}"),
+            )));
+        }
+    };
+    Ok(venuebox_sync::SyncSettings {
+        hub,
+        node_name: config.node.name.clone(),
+        interval: config.hub.interval(),
+        scope,
+    })
 }
 
 /// Everything the handlers share.
@@ -48,6 +79,7 @@ pub struct AppState {
     pub advertiser: Advertiser,
     pub config: Arc<Config>,
     pub facts: ServerFacts,
+    pub sync: venuebox_sync::SyncEngine,
 }
 
 /// The whole HTTP application: middleware, the `/api` routes, their root aliases, and JSON
@@ -76,6 +108,7 @@ pub fn create_app(
         app = app.app_data(ui);
     }
     app.app_data(web::Data::new(state.store.clone()))
+        .app_data(web::Data::new(state.sync.clone()))
         .app_data(web::Data::new(state.facts.clone()))
         .app_data(web::Data::new(state.realtime.clone()))
         .app_data(web::Data::new(state.advertiser.clone()))
@@ -189,6 +222,8 @@ pub struct Application {
     store: Store,
     realtime: Realtime,
     advertiser: Advertiser,
+    sync: venuebox_sync::SyncEngine,
+    sync_task: tokio::task::JoinHandle<()>,
     /// Tasks that live as long as the server (they hold the store; stopping ends them).
     background: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -199,6 +234,7 @@ pub struct StopHandle {
     server: ServerHandle,
     realtime: Realtime,
     advertiser: Advertiser,
+    sync: venuebox_sync::SyncEngine,
 }
 
 impl StopHandle {
@@ -208,6 +244,8 @@ impl StopHandle {
     pub async fn stop(&self) {
         let advertiser = self.advertiser.clone();
         let _ = tokio::task::spawn_blocking(move || advertiser.stop()).await;
+        // Sync finishes the round in flight (a cut-off one is safe to repeat) and stops.
+        self.sync.shutdown();
         self.realtime.hub.close_all();
         self.server.stop(true).await;
     }
@@ -216,6 +254,7 @@ impl StopHandle {
 impl Application {
     /// Opens the store (migrating and seeding it), binds the listener and builds the server.
     pub async fn build(config: Config) -> Result<Application, StartupError> {
+        let sync_settings = sync_settings(&config)?;
         let data_dir = config.storage.data_dir.clone();
         let readers = config.storage.readers;
         let store = tokio::task::spawn_blocking(move || {
@@ -267,6 +306,7 @@ impl Application {
                 }
             }
         }
+        let (sync, sync_task) = venuebox_sync::SyncEngine::start(store.clone(), sync_settings);
         let realtime = Realtime::new(config.realtime);
         let realtime_task = realtime.start(&store);
         let mut background = vec![realtime_task];
@@ -318,6 +358,7 @@ impl Application {
                 node_name: config.node.name.clone(),
             },
             config: Arc::new(config.clone()),
+            sync: sync.clone(),
         };
         let mut server = HttpServer::new(move || create_app(state.clone()))
             .listen(listener)
@@ -338,6 +379,8 @@ impl Application {
             store,
             realtime,
             advertiser,
+            sync,
+            sync_task,
             background,
         })
     }
@@ -384,7 +427,12 @@ impl Application {
             server: self.server.handle(),
             realtime: self.realtime.clone(),
             advertiser: self.advertiser.clone(),
+            sync: self.sync.clone(),
         }
+    }
+
+    pub fn sync(&self) -> &venuebox_sync::SyncEngine {
+        &self.sync
     }
 
     /// Serves until SIGINT/SIGTERM or [`StopHandle::stop`]; then lets in-flight requests
@@ -398,6 +446,15 @@ impl Application {
         });
         let served = self.server.await;
         signals.abort();
+        self.sync.shutdown();
+        if tokio::time::timeout(std::time::Duration::from_secs(15), self.sync_task)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "sync did not stop within 15 s; its round is abandoned (safe to repeat)"
+            );
+        }
         for task in self.background {
             task.abort();
             let _ = task.await;

@@ -60,6 +60,7 @@ pub struct EngineState {
     pub stopped: Option<String>,
     pub clock_skew_ms: Option<i64>,
     pub consecutive_failures: u32,
+    pub failures_total: u64,
 }
 
 /// `GET /api/sync/status`.
@@ -235,7 +236,7 @@ impl SyncEngine {
                         _ => SyncError::Timeout,
                     };
                     let fatal = err.is_fatal();
-                    self.note_failure(&err);
+                    self.note_failure(&err).await;
                     answer_all(&mut waiters, Err(err.to_string()));
                     if fatal {
                         self.park(&mut requests, &mut stop).await;
@@ -267,7 +268,7 @@ impl SyncEngine {
                     }
                     Err(err) => {
                         let fatal = err.is_fatal();
-                        self.note_failure(&err);
+                        self.note_failure(&err).await;
                         answer_all(&mut waiters, Err(err.to_string()));
                         if fatal {
                             self.park(&mut requests, &mut stop).await;
@@ -325,9 +326,24 @@ impl SyncEngine {
         }
     }
 
-    fn note_failure(&self, err: &SyncError) {
+    async fn note_failure(&self, err: &SyncError) {
         let previous = self.state();
         let first = previous.consecutive_failures == 0;
+        if first {
+            // The first failure of a streak goes to the sync log; the retries that follow
+            // would only flood it (they are counted in the status and metrics).
+            let message = err.to_string();
+            let started = previous
+                .last_attempt_at
+                .clone()
+                .unwrap_or_else(clock::now_iso);
+            let _ = self
+                .store
+                .write(move |tx| {
+                    local::log_round(tx.conn(), "push", &started, 0, 0, Some(&message))
+                })
+                .await;
+        }
         if err.is_fatal() {
             tracing::error!(error = %err, "sync stopped");
         } else if first {
@@ -340,6 +356,7 @@ impl SyncEngine {
             s.last_error = Some(err.to_string());
             s.last_error_code = Some(err.code().to_owned());
             s.consecutive_failures += 1;
+            s.failures_total += 1;
             s.last_attempt_at = Some(clock::now_iso());
             if err.is_fatal() {
                 s.stopped = Some(err.to_string());
@@ -452,20 +469,7 @@ impl SyncEngine {
             let Some(last) = batch.last() else { break };
             after = last.node_seq;
             let started = clock::now_iso();
-            let outcome = hub.push(&node_id, cursor, &batch).await;
-            let report = match outcome {
-                Ok(report) => report,
-                Err(err) => {
-                    let message = err.to_string();
-                    let _ = self
-                        .store
-                        .write(move |tx| {
-                            local::log_round(tx.conn(), "push", &started, 0, 0, Some(&message))
-                        })
-                        .await;
-                    return Err(err);
-                }
-            };
+            let report = hub.push(&node_id, cursor, &batch).await?;
             applied += report.applied;
             conflicts += report.conflicts;
             let acks = report.acks.clone();

@@ -11,6 +11,8 @@ pub mod engine;
 pub mod error;
 pub mod hub;
 pub mod merge;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 pub use engine::{RoundReport, ScopeMode, SyncEngine, SyncSettings, SyncStatus};
 pub use error::{Result, SyncError};

@@ -196,3 +196,100 @@ pub fn import(url: &str, file: &Path) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+pub fn sync_once(url: &str) -> anyhow::Result<()> {
+    let report = runtime()?.block_on(admin_call(
+        url,
+        reqwest::Method::POST,
+        "/api/sync/now",
+        None,
+    ))?;
+    println!(
+        "sync done: pushed {} change(s), pulled {}, {} new conflict(s); hub at sequence {}",
+        report["pushed"], report["pulled"], report["conflicts"], report["hubSeq"]
+    );
+    Ok(())
+}
+
+pub fn status(url: &str, json: bool) -> anyhow::Result<()> {
+    let status = runtime()?.block_on(admin_call(
+        url,
+        reqwest::Method::GET,
+        "/api/sync/status",
+        None,
+    ))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+        return Ok(());
+    }
+    print!("{}", describe_status(&status));
+    Ok(())
+}
+
+/// The sync status in plain words, for a person at a terminal.
+fn describe_status(s: &Value) -> String {
+    let text = |key: &str| s[key].as_str().unwrap_or("never").to_owned();
+    let mut out = format!(
+        "node {} ({})\n",
+        s["nodeName"].as_str().unwrap_or_default(),
+        s["nodeId"].as_str().unwrap_or_default()
+    );
+    if s["configured"] == Value::Bool(false) {
+        out.push_str("hub: none configured; working offline, changes wait in the queue\n");
+    } else if let Some(reason) = s["stopped"].as_str() {
+        out.push_str(&format!("hub: {} — SYNC STOPPED: {reason}\n", text("hub")));
+    } else if s["online"] == Value::Bool(true) {
+        out.push_str(&format!(
+            "hub: {} — online, at sequence {}\n",
+            text("hub"),
+            s["hubSeq"]
+        ));
+    } else {
+        out.push_str(&format!(
+            "hub: {} — unreachable ({}), retrying\n",
+            text("hub"),
+            s["lastError"].as_str().unwrap_or("not tried yet")
+        ));
+    }
+    let queued = s["queueLength"].as_i64().unwrap_or(0);
+    if queued == 0 {
+        out.push_str("queue: empty, every change is on the hub\n");
+    } else {
+        out.push_str(&format!(
+            "queue: {queued} change(s) waiting, the oldest from {}\n",
+            text("oldestQueuedAt")
+        ));
+    }
+    out.push_str(&format!(
+        "last push: {}, last pull: {}\n",
+        text("lastPushAt"),
+        text("lastPullAt")
+    ));
+    let conflicts = s["conflictsPending"].as_i64().unwrap_or(0);
+    out.push_str(&match conflicts {
+        0 => "conflicts: none waiting\n".to_owned(),
+        n => format!("conflicts: {n} waiting for a person (GET /api/sync/conflicts)\n"),
+    });
+    let held: Vec<&str> = s["heldProductions"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    out.push_str(&format!(
+        "productions held: {}\n",
+        if held.is_empty() {
+            "none".to_owned()
+        } else {
+            held.join(", ")
+        }
+    ));
+    if let Some(skew) = s["clockSkewMs"].as_i64()
+        && skew.abs() > 60_000
+    {
+        out.push_str(&format!(
+            "clock: this box is {} s {} the hub; check its time (NTP)\n",
+            skew.abs() / 1000,
+            if skew > 0 { "ahead of" } else { "behind" }
+        ));
+    }
+    out
+}

@@ -55,6 +55,23 @@ pub enum Command {
         #[arg(long, default_value = "http://127.0.0.1:3010", env = "VENUEBOX_URL")]
         url: String,
     },
+    /// Run a sync round on the running box now: push its queue to the hub, pull what others
+    /// changed. The exit code is non-zero when the round failed.
+    Sync {
+        /// One round, then exit (the box itself syncs continuously).
+        #[arg(long)]
+        once: bool,
+        #[arg(long, default_value = "http://127.0.0.1:3010", env = "VENUEBOX_URL")]
+        url: String,
+    },
+    /// The running box's sync state in plain words: queue, last sync, conflicts, productions.
+    Status {
+        /// Print the raw JSON instead.
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value = "http://127.0.0.1:3010", env = "VENUEBOX_URL")]
+        url: String,
+    },
     /// List the boxes announcing themselves on this network (mDNS).
     Discover(DiscoverArgs),
     /// Change a passphrase on this box (works with the box stopped; ends that role's sessions).

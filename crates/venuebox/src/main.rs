@@ -2,7 +2,7 @@
 mod admin;
 mod cli;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 use venuebox_api::{Application, Config};
@@ -87,6 +87,13 @@ fn main() -> anyhow::Result<()> {
             url,
         } => admin::export(&url, &production, out.as_deref()),
         Command::Import { file, url } => admin::import(&url, &file),
+        Command::Sync { once, url } => {
+            if !once {
+                bail!("the running box syncs on its own; `venuebox sync --once` runs a round now");
+            }
+            admin::sync_once(&url)
+        }
+        Command::Status { json, url } => admin::status(&url, json),
         Command::Config { action } => {
             match action {
                 ConfigAction::Example => print!("{}", venuebox_api::config::EXAMPLE_CONFIG),

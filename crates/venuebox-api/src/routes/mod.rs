@@ -9,6 +9,7 @@ pub mod entities;
 pub mod ports;
 pub mod server;
 pub mod settings;
+pub mod sync;
 pub mod transfer;
 
 use actix_web::web;
@@ -23,6 +24,7 @@ pub struct KindRef(pub &'static venuebox_store::KindDef);
 pub fn configure(cfg: &mut web::ServiceConfig, prefixed: bool) {
     server::configure(cfg, prefixed);
     backups::configure(cfg);
+    sync::configure(cfg);
     transfer::configure(cfg);
     settings::configure(cfg);
     ports::configure(cfg);

@@ -8,3 +8,4 @@ mod heartbeat;
 mod helpers;
 mod productions;
 mod quirks;
+mod sync;

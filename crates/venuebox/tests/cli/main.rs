@@ -534,3 +534,102 @@ fn a_production_moves_between_boxes_with_export_and_import() {
     assert_eq!(sends.as_array().unwrap().len(), 1);
     stop(check);
 }
+
+/// The hub URL with a password in it: the real one where the server checks it, else a
+/// made-up one (a server that trusts loopback ignores it).
+fn hub_url_with_password(url: &str) -> (String, String) {
+    let rest = url.strip_prefix("postgres://").expect("a postgres:// URL");
+    let (userinfo, location) = rest.split_once('@').expect("user@host");
+    match userinfo.split_once(':') {
+        Some((_, password)) => (url.to_owned(), password.to_owned()),
+        None => {
+            let password = "hub-secret-4711".to_owned();
+            (
+                format!("postgres://{userinfo}:{password}@{location}"),
+                password,
+            )
+        }
+    }
+}
+
+fn run_with_env(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut command = Command::new(BIN);
+    command
+        .args(args)
+        .env_remove("VENUEBOX_ADMIN_PASSPHRASE")
+        .env("VENUEBOX_LOG", "debug");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.output().expect("venuebox runs")
+}
+
+#[test]
+fn sync_once_and_status_in_plain_words_and_the_hub_password_never_leaks() {
+    let hub = block_on(venuebox_sync::testkit::TestHub::new());
+    let (url, password) = hub_url_with_password(&hub.url);
+    let dir = tempfile::tempdir().unwrap();
+    let served = serve_with(
+        dir.path(),
+        &["--auth-mode", "open"],
+        &[("VENUEBOX_HUB_URL", &url), ("VENUEBOX_LOG", "debug")],
+    );
+    let production = post_json(
+        &served.base,
+        "/api/productions",
+        json!({"name": "Synced show", "userId": "u"}),
+    );
+    assert!(production["id"].is_string(), "{production}");
+    let synced = run_with_env(&["sync", "--once", "--url", &served.base], &[]);
+    let said = String::from_utf8_lossy(&synced.stdout);
+    assert!(
+        synced.status.success(),
+        "{said} {}",
+        String::from_utf8_lossy(&synced.stderr)
+    );
+    assert!(said.contains("sync done"), "{said}");
+    let status = run_with_env(&["status", "--url", &served.base], &[]);
+    let said = String::from_utf8_lossy(&status.stdout).to_string();
+    assert!(status.status.success(), "{said}");
+    assert!(said.contains("online"), "{said}");
+    assert!(said.contains("queue: empty"), "{said}");
+    let status_json = get_json(&served.base, "/api/sync/status").to_string();
+    let info = get_json(&served.base, "/api/server/info").to_string();
+    let shown = run_with_env(&["config", "show"], &[("VENUEBOX_HUB_URL", &url)]);
+    let shown = String::from_utf8_lossy(&shown.stdout).to_string();
+    assert!(shown.contains(":***@"), "{shown}");
+
+    // A hub that is down: the round fails with a non-zero exit code, and says why.
+    let unreachable = format!("postgres://venue:{password}@127.0.0.1:9/nowhere");
+    let dir2 = tempfile::tempdir().unwrap();
+    let offline = serve_with(
+        dir2.path(),
+        &["--auth-mode", "open"],
+        &[
+            ("VENUEBOX_HUB_URL", &unreachable),
+            ("VENUEBOX_LOG", "debug"),
+        ],
+    );
+    let failed = run_with_env(&["sync", "--once", "--url", &offline.base], &[]);
+    assert!(!failed.status.success());
+    let why = String::from_utf8_lossy(&failed.stderr).to_string();
+    assert!(why.contains("unreachable"), "{why}");
+    let offline_status = get_json(&offline.base, "/api/sync/status").to_string();
+    let log = format!("{}\n{}", served.log(), offline.log());
+    stop(served);
+    stop(offline);
+    assert!(log.contains("sync"), "the logs were captured: {log}");
+    for (what, text) in [
+        ("server logs", &log),
+        ("status", &status_json),
+        ("offline status", &offline_status),
+        ("server info", &info),
+        ("config show", &shown),
+        ("sync error", &why),
+    ] {
+        assert!(
+            !text.contains(&password),
+            "the hub password leaked into the {what}: {text}"
+        );
+    }
+}

@@ -1,0 +1,95 @@
+//! `/api/sync/*`: the sync status, the conflict log and its resolution, "sync now", and the
+//! sync log. The engine does the work (`venuebox-sync`); these handlers only ask it.
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use venuebox_store::Store;
+use venuebox_store::sync::{self as local, Resolution};
+use venuebox_sync::SyncEngine;
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::JsonObject;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/sync/status", web::get().to(status))
+        .route("/sync/conflicts", web::get().to(conflicts))
+        .route("/sync/conflicts/{id}/resolve", web::post().to(resolve))
+        .route("/sync/now", web::post().to(now))
+        .route("/sync/log", web::get().to(log));
+}
+
+async fn status(engine: web::Data<SyncEngine>) -> ApiResult<HttpResponse> {
+    Ok(HttpResponse::Ok().json(engine.status().await?))
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    /// Include resolved conflicts too.
+    #[serde(default)]
+    all: bool,
+    limit: Option<usize>,
+}
+
+async fn conflicts(
+    store: web::Data<Store>,
+    query: web::Query<ListQuery>,
+) -> ApiResult<HttpResponse> {
+    let all = query.all;
+    let limit = query.limit.unwrap_or(500).min(5000);
+    let list = store
+        .read(move |conn| local::conflicts(conn, all, limit))
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({ "conflicts": list })))
+}
+
+/// `{"choice": "ours"}` keeps the value this box holds, `"theirs"` puts the overwritten value
+/// back, `{"choice": "value", "value": ...}` writes a new one. The chosen value is a normal
+/// change: it syncs, and laptops see it live.
+async fn resolve(
+    store: web::Data<Store>,
+    id: web::Path<i64>,
+    body: JsonObject,
+) -> ApiResult<HttpResponse> {
+    let mut body = body.0;
+    for key in body.keys() {
+        if key != "choice" && key != "value" {
+            return Err(ApiError::Store(venuebox_store::StoreError::UnknownField {
+                kind: "conflict resolution",
+                field: key.clone(),
+            }));
+        }
+    }
+    let resolution = match body.get("choice").and_then(Value::as_str) {
+        Some("ours") => Resolution::Ours,
+        Some("theirs") => Resolution::Theirs,
+        Some("value") => match body.remove("value") {
+            Some(value) => Resolution::Value(value),
+            None => {
+                return Err(ApiError::Store(venuebox_store::StoreError::MissingField {
+                    field: "value".into(),
+                }));
+            }
+        },
+        _ => {
+            return Err(ApiError::Store(venuebox_store::StoreError::invalid(
+                "choice",
+                "Field \"choice\" must be \"ours\", \"theirs\" or \"value\"",
+            )));
+        }
+    };
+    let id = id.into_inner();
+    let resolved = store
+        .write(move |tx| local::resolve(tx, id, resolution))
+        .await?;
+    Ok(HttpResponse::Ok().json(resolved))
+}
+
+async fn now(engine: web::Data<SyncEngine>) -> ApiResult<HttpResponse> {
+    let report = engine.sync_now().await?;
+    Ok(HttpResponse::Ok().json(report))
+}
+
+async fn log(store: web::Data<Store>) -> ApiResult<HttpResponse> {
+    let entries = store.read(|conn| local::sync_log(conn, 200)).await?;
+    Ok(HttpResponse::Ok().json(json!({ "log": entries })))
+}

@@ -1,0 +1,244 @@
+//! Two boxes and a PostgreSQL hub, over HTTP: edits made on each while the hub is down
+//! arrive everywhere once it is back, the overlapping ones show up in the conflict API and
+//! are resolved there, and the status reports an empty queue.
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use venuebox_sync::testkit::{Proxy, ProxyMode, TestHub};
+
+use crate::helpers::{TestApp, spawn_app, spawn_app_with};
+
+async fn spawn_box(hub_url: &str, name: &str) -> TestApp {
+    let url = hub_url.to_owned();
+    let name = name.to_owned();
+    spawn_app_with(move |config| {
+        config.hub.url = venuebox_api::config::Secret::new(url);
+        config.hub.scope = "all".into();
+        config.hub.sync_interval = "1s".into();
+        config.node.name = name;
+    })
+    .await
+}
+
+/// Runs "sync now" until it succeeds (the engine may be waiting out a backoff).
+async fn sync_now(app: &TestApp) -> Value {
+    for _ in 0..100 {
+        let (status, body) = app.post("/api/sync/now", json!({})).await;
+        if status == StatusCode::OK {
+            return body;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "sync never succeeded: {:?}",
+        app.get("/api/sync/status").await
+    );
+}
+
+async fn source_names(app: &TestApp, production: &str) -> Vec<(String, Value, Value)> {
+    let (status, body) = app
+        .get(&format!("/api/sources/production/{production}"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut rows: Vec<(String, Value, Value)> = body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["uuid"].as_str().unwrap().to_owned(),
+                s["name"].clone(),
+                s["note"].clone(),
+            )
+        })
+        .collect();
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    rows
+}
+
+#[actix_web::test]
+async fn two_boxes_edit_while_the_hub_is_down_and_converge_when_it_returns() {
+    let hub = TestHub::new().await;
+    let proxy = Proxy::start().await;
+    let url = hub.url_via(&proxy);
+    let venue = spawn_box(&url, "venue").await;
+    let office = spawn_box(&url, "office").await;
+
+    let production = venue.create_production("Arena Show").await;
+    let (_, cam) = venue
+        .post(
+            "/api/sources",
+            json!({"productionId": production, "name": "Playback", "type": "Laptop"}),
+        )
+        .await;
+    let cam = cam["uuid"].as_str().unwrap().to_owned();
+    sync_now(&venue).await;
+    sync_now(&office).await;
+    assert_eq!(source_names(&office, &production).await.len(), 1);
+
+    // The hub goes away. Both boxes keep working.
+    proxy.set(ProxyMode::Down);
+    let (status, body) = venue.post("/api/sync/now", json!({})).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["code"], "HUB_UNREACHABLE");
+    let (status, _) = venue
+        .put(
+            &format!("/api/sources/{cam}"),
+            json!({"name": "Playback (venue)"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = office
+        .put(
+            &format!("/api/sources/{cam}"),
+            json!({"note": "office note"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let (status, _) = office
+        .put(
+            &format!("/api/sources/{cam}"),
+            json!({"name": "Playback (office)"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    for n in 0..5 {
+        venue
+            .post(
+                "/api/sources",
+                json!({"productionId": production, "name": format!("Venue {n}"), "type": "Camera"}),
+            )
+            .await;
+        office
+            .post(
+                "/api/sources",
+                json!({"productionId": production, "name": format!("Office {n}"), "type": "Camera"}),
+            )
+            .await;
+    }
+    let (_, status) = venue.get("/api/sync/status").await;
+    assert_eq!(status["online"], false);
+    assert_eq!(status["queueLength"], 6);
+    assert!(status["oldestQueuedAt"].is_string());
+
+    // The hub returns: both drain on their own (backoff retries), then pull each other.
+    proxy.set(ProxyMode::Up);
+    for app in [&venue, &office, &venue] {
+        sync_now(app).await;
+    }
+    let on_venue = source_names(&venue, &production).await;
+    let on_office = source_names(&office, &production).await;
+    assert_eq!(on_venue, on_office);
+    assert_eq!(on_venue.len(), 11);
+    let merged = on_venue.iter().find(|s| s.0 == cam).unwrap();
+    assert_eq!(merged.1, "Playback (office)", "the later edit wins");
+    assert_eq!(merged.2, "office note", "a different field survives");
+
+    // The overlapping edit is in the conflict log on both boxes.
+    for app in [&venue, &office] {
+        let (status, body) = app.get("/api/sync/conflicts").await;
+        assert_eq!(status, StatusCode::OK);
+        let conflicts = body["conflicts"].as_array().unwrap();
+        assert_eq!(conflicts.len(), 1, "{body}");
+        assert_eq!(conflicts[0]["column"], "name");
+        assert_eq!(conflicts[0]["loserValue"], "Playback (venue)");
+        assert_eq!(conflicts[0]["winnerValue"], "Playback (office)");
+    }
+    // Bad resolutions are refused precisely; a good one is a change that syncs.
+    let (_, body) = venue.get("/api/sync/conflicts").await;
+    let id = body["conflicts"][0]["id"].as_i64().unwrap();
+    let path = format!("/api/sync/conflicts/{id}/resolve");
+    let (status, body) = venue.post(&path, json!({"choice": "maybe"})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["field"], "choice");
+    let (status, body) = venue.post(&path, json!({"choice": "value"})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, _) = venue
+        .post(
+            "/api/sync/conflicts/999999/resolve",
+            json!({"choice": "ours"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, body) = venue
+        .post(
+            &path,
+            json!({"choice": "value", "value": "Playback (agreed)"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["resolution"], "value");
+    let (status, body) = venue.post(&path, json!({"choice": "ours"})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    for app in [&venue, &office] {
+        sync_now(app).await;
+    }
+    for app in [&venue, &office] {
+        let names = source_names(app, &production).await;
+        assert_eq!(
+            names.iter().find(|s| s.0 == cam).unwrap().1,
+            "Playback (agreed)"
+        );
+        let (_, body) = app.get("/api/sync/conflicts").await;
+        assert_eq!(
+            body["conflicts"].as_array().unwrap().len(),
+            0,
+            "resolved everywhere"
+        );
+        let (_, status) = app.get("/api/sync/status").await;
+        assert_eq!(status["queueLength"], 0, "{status}");
+        assert_eq!(status["online"], true);
+        assert_eq!(status["conflictsPending"], 0);
+        assert_eq!(status["appliedSeq"], status["hubSeq"], "{status}");
+        let text = status.to_string();
+        assert!(
+            !text.contains("venuebox-test"),
+            "no credentials in the status: {text}"
+        );
+    }
+    let (_, log) = venue.get("/api/sync/log").await;
+    let log = log["log"].as_array().unwrap();
+    assert!(
+        log.iter()
+            .any(|e| e["direction"] == "push" && e["records"].as_i64() > Some(0))
+    );
+    assert!(log.iter().any(|e| e["direction"] == "pull"));
+    assert!(
+        log.iter().any(|e| e["error"].is_string()),
+        "the failed round is logged"
+    );
+    venue.stop().await;
+    office.stop().await;
+}
+
+#[actix_web::test]
+async fn without_a_hub_the_box_works_offline_and_says_so() {
+    let app = spawn_app().await;
+    let production = app.create_production("Offline").await;
+    app.post(
+        "/api/sources",
+        json!({"productionId": production, "name": "A", "type": "B"}),
+    )
+    .await;
+    let (status, body) = app.get("/api/sync/status").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["configured"], false);
+    assert_eq!(body["online"], false);
+    assert_eq!(body["queueLength"], 2, "kept for a hub configured later");
+    assert_eq!(body["heldProductions"], json!([production]));
+    let (status, body) = app.post("/api/sync/now", json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["code"], "SYNC_NOT_CONFIGURED");
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metrics.status(), StatusCode::OK);
+    let body = metrics.text().await.unwrap();
+    assert!(body.contains("venuebox_sync_queue_length 2"), "{body}");
+    app.stop().await;
+}
