@@ -13,7 +13,7 @@ ensure_postgres
 say "formatting"
 cargo fmt --all --check
 say "lints"
-cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 say "unit and integration tests"
 cargo test --workspace --locked
 say "protocol smoke test with curl against the real binary"

@@ -81,7 +81,7 @@ async fn main() {
         }
     }
     let queued = store
-        .read(|conn| venuebox_store::sync::queue_stats(conn))
+        .read(venuebox_store::sync::queue_stats)
         .await
         .unwrap()
         .queue_length;
