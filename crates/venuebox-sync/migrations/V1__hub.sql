@@ -36,8 +36,7 @@ CREATE TABLE hub_entities (
     data          JSONB NOT NULL,
     clocks        JSONB NOT NULL DEFAULT '{}',
     deleted_hlc   TEXT,
-    deleted_at    TIMESTAMPTZ,
-    updated_seq   BIGINT NOT NULL DEFAULT 0
+    deleted_at    TIMESTAMPTZ
 );
 CREATE INDEX hub_entities_by_production ON hub_entities (production_id);
 CREATE INDEX hub_entities_by_kind ON hub_entities (kind);

@@ -161,7 +161,10 @@ impl HubTarget {
     pub async fn connect(&self) -> Result<Hub> {
         let mut client = self.open(None).await?;
         migrate(&mut client).await?;
-        Ok(Hub { client })
+        Ok(Hub {
+            client,
+            statements: Statements::default(),
+        })
     }
 
     /// A dedicated connection that LISTENs for new change-log entries; each sends the new
@@ -238,6 +241,75 @@ pub enum PullScope {
 
 pub struct Hub {
     client: Client,
+    statements: Statements,
+}
+
+/// Statements prepared once per connection: a push runs a handful of them per entry, and
+/// preparing each time would double the round trips.
+#[derive(Default)]
+struct Statements(HashMap<&'static str, tokio_postgres::Statement>);
+
+impl Statements {
+    async fn get(
+        &mut self,
+        client: &impl tokio_postgres::GenericClient,
+        sql: &'static str,
+    ) -> Result<tokio_postgres::Statement> {
+        if let Some(statement) = self.0.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = client.prepare(sql).await.map_err(SyncError::hub)?;
+        self.0.insert(sql, statement.clone());
+        Ok(statement)
+    }
+}
+
+/// What one push transaction carries from entry to entry.
+struct PushCtx<'a> {
+    tx: Transaction<'a>,
+    statements: &'a mut Statements,
+    node_id: &'a str,
+    hub_now: i64,
+    drift: i64,
+    /// Productions known to accept writes in this transaction (cleared when one is deleted).
+    writable: std::collections::HashSet<String>,
+}
+
+type Params<'p> = &'p [&'p (dyn tokio_postgres::types::ToSql + Sync)];
+
+impl PushCtx<'_> {
+    async fn stmt(&mut self, sql: &'static str) -> Result<tokio_postgres::Statement> {
+        self.statements.get(&self.tx, sql).await
+    }
+    async fn execute(&mut self, sql: &'static str, params: Params<'_>) -> Result<u64> {
+        let statement = self.stmt(sql).await?;
+        self.tx
+            .execute(&statement, params)
+            .await
+            .map_err(SyncError::hub)
+    }
+    async fn query_opt(
+        &mut self,
+        sql: &'static str,
+        params: Params<'_>,
+    ) -> Result<Option<tokio_postgres::Row>> {
+        let statement = self.stmt(sql).await?;
+        self.tx
+            .query_opt(&statement, params)
+            .await
+            .map_err(SyncError::hub)
+    }
+    async fn query_one(
+        &mut self,
+        sql: &'static str,
+        params: Params<'_>,
+    ) -> Result<tokio_postgres::Row> {
+        let statement = self.stmt(sql).await?;
+        self.tx
+            .query_one(&statement, params)
+            .await
+            .map_err(SyncError::hub)
+    }
 }
 
 fn hub_now_sql() -> &'static str {
@@ -269,15 +341,14 @@ struct CurrentRow {
     deleted: bool,
 }
 
-async fn load_for_update(tx: &Transaction<'_>, uuid: &str) -> Result<Option<CurrentRow>> {
-    let row = tx
+async fn load_for_update(ctx: &mut PushCtx<'_>, uuid: &str) -> Result<Option<CurrentRow>> {
+    let row = ctx
         .query_opt(
             "SELECT data, clocks, deleted_hlc IS NOT NULL FROM hub_entities WHERE uuid = $1 \
              FOR UPDATE",
             &[&uuid],
         )
-        .await
-        .map_err(SyncError::hub)?;
+        .await?;
     Ok(row.map(|row| {
         let data: Value = row.get(0);
         let clocks: Value = row.get(1);
@@ -401,7 +472,8 @@ impl Hub {
         node_cursor: i64,
         entries: &[OutboxEntry],
     ) -> Result<PushReport> {
-        let tx = self.client.transaction().await.map_err(SyncError::hub)?;
+        let Hub { client, statements } = self;
+        let tx = client.transaction().await.map_err(SyncError::hub)?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOG_LOCK])
             .await
             .map_err(SyncError::hub)?;
@@ -427,6 +499,14 @@ impl Hub {
             .await
             .map_err(SyncError::hub)?
             .get(0);
+        let mut ctx = PushCtx {
+            tx,
+            statements,
+            node_id,
+            hub_now,
+            drift,
+            writable: std::collections::HashSet::new(),
+        };
         let mut report = PushReport::default();
         for entry in entries {
             if entry.node_seq <= last_seq {
@@ -438,12 +518,13 @@ impl Hub {
                     entry.node_seq
                 )));
             }
-            let verdict = apply_entry(&tx, node_id, entry, hub_now, drift).await?;
+            let verdict = apply_entry(&mut ctx, entry).await?;
             report.conflicts += verdict.conflicts.len();
-            log_verdict(&tx, node_id, entry, verdict).await?;
+            log_verdict(&mut ctx, entry, verdict).await?;
             report.applied += 1;
             last_seq = entry.node_seq;
         }
+        let tx = ctx.tx;
         tx.execute(
             "UPDATE hub_nodes SET last_seq = $2, pull_cursor = greatest(pull_cursor, $3), \
              last_seen = now() WHERE node_id = $1",
@@ -608,24 +689,17 @@ impl Hub {
     }
 }
 
-async fn apply_entry(
-    tx: &Transaction<'_>,
-    node_id: &str,
-    entry: &OutboxEntry,
-    hub_now: i64,
-    drift: i64,
-) -> Result<Verdict> {
+async fn apply_entry(ctx: &mut PushCtx<'_>, entry: &OutboxEntry) -> Result<Verdict> {
     match entry.op {
-        OutboxOp::Resolve => resolve_entry(tx, node_id, entry).await,
-        OutboxOp::Delete => delete_entry(tx, node_id, entry, hub_now, drift).await,
-        OutboxOp::Upsert => upsert_entry(tx, node_id, entry, hub_now, drift).await,
+        OutboxOp::Resolve => resolve_entry(ctx, entry).await,
+        OutboxOp::Delete => delete_entry(ctx, entry).await,
+        OutboxOp::Upsert => upsert_entry(ctx, entry).await,
     }
 }
 
 /// Why a row of a production cannot be written now, if it cannot.
 async fn production_refusal(
-    tx: &Transaction<'_>,
-    node_id: &str,
+    ctx: &mut PushCtx<'_>,
     entry: &OutboxEntry,
 ) -> Result<Option<&'static str>> {
     let production = match (entry.kind.as_str(), &entry.production_id) {
@@ -633,40 +707,34 @@ async fn production_refusal(
         (_, Some(id)) => id.clone(),
         (_, None) => return Ok(None),
     };
-    let row = tx
-        .query_opt(
-            "SELECT deleted_hlc IS NOT NULL FROM hub_entities WHERE uuid = $1",
+    if ctx.writable.contains(&production) {
+        return Ok(None);
+    }
+    let row = ctx
+        .query_one(
+            "SELECT (SELECT deleted_hlc IS NOT NULL FROM hub_entities WHERE uuid = $1), \
+             (SELECT node_id FROM hub_locks WHERE production_id = $1)",
             &[&production],
         )
-        .await
-        .map_err(SyncError::hub)?;
-    match row {
-        Some(row) if row.get::<_, bool>(0) => return Ok(Some("production deleted")),
-        None if entry.kind != "production" => return Ok(Some("production missing")),
-        _ => {}
+        .await?;
+    let deleted: Option<bool> = row.get(0);
+    let locked_by: Option<String> = row.get(1);
+    let refusal = match (deleted, locked_by) {
+        (Some(true), _) => Some("production deleted"),
+        (None, _) if entry.kind != "production" => Some("production missing"),
+        (_, Some(holder)) if holder != ctx.node_id => Some("locked"),
+        _ => None,
+    };
+    // A production that exists and is not locked by another node stays writable for the rest
+    // of this transaction, unless an entry deletes it (which clears this).
+    if refusal.is_none() && deleted == Some(false) {
+        ctx.writable.insert(production);
     }
-    let locked_by: Option<String> = tx
-        .query_opt(
-            "SELECT node_id FROM hub_locks WHERE production_id = $1",
-            &[&production],
-        )
-        .await
-        .map_err(SyncError::hub)?
-        .map(|row| row.get(0));
-    match locked_by {
-        Some(holder) if holder != node_id => Ok(Some("locked")),
-        _ => Ok(None),
-    }
+    Ok(refusal)
 }
 
-async fn upsert_entry(
-    tx: &Transaction<'_>,
-    node_id: &str,
-    entry: &OutboxEntry,
-    hub_now: i64,
-    drift: i64,
-) -> Result<Verdict> {
-    if let Some(reason) = production_refusal(tx, node_id, entry).await? {
+async fn upsert_entry(ctx: &mut PushCtx<'_>, entry: &OutboxEntry) -> Result<Verdict> {
+    if let Some(reason) = production_refusal(ctx, entry).await? {
         return Ok(Verdict::refused(entry, reason));
     }
     let clock_of = |column: &str| -> String {
@@ -677,18 +745,18 @@ async fn upsert_entry(
             .unwrap_or_default()
             .to_owned()
     };
-    let current = load_for_update(tx, &entry.uuid).await?;
+    let current = load_for_update(ctx, &entry.uuid).await?;
     let Some(current) = current else {
         // A row the hub has never seen: the entry's whole row, the touched fields stamped.
         let mut data = entry.row.clone().unwrap_or_default();
         let mut clocks = Map::new();
         for (column, value) in &entry.fields {
             data.insert(column.clone(), value.clone());
-            let admitted = merge::admit_clock(&clock_of(column), "", hub_now, drift);
+            let admitted = merge::admit_clock(&clock_of(column), "", ctx.hub_now, ctx.drift);
             clocks.insert(column.clone(), Value::String(admitted));
         }
         data.entry(DELETED_FIELD).or_insert(Value::Bool(false));
-        tx.execute(
+        ctx.execute(
             "INSERT INTO hub_entities (uuid, kind, production_id, data, clocks) \
              VALUES ($1, $2, $3, $4, $5)",
             &[
@@ -699,8 +767,7 @@ async fn upsert_entry(
                 &Value::Object(clocks.clone()),
             ],
         )
-        .await
-        .map_err(SyncError::hub)?;
+        .await?;
         return Ok(Verdict {
             op: "upsert",
             data,
@@ -723,7 +790,8 @@ async fn upsert_entry(
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_owned();
-        let admitted = merge::admit_clock(&clock_of(column), &current_clock, hub_now, drift);
+        let admitted =
+            merge::admit_clock(&clock_of(column), &current_clock, ctx.hub_now, ctx.drift);
         let base = entry
             .bases
             .get(column)
@@ -733,7 +801,7 @@ async fn upsert_entry(
             Some((&current_value, &current_clock)),
             (incoming, &admitted),
             base,
-            node_id,
+            ctx.node_id,
         ) {
             FieldOutcome::Applied { overwritten } => {
                 if let Some((value, clock)) = overwritten {
@@ -763,7 +831,7 @@ async fn upsert_entry(
                 .unwrap_or(Value::String(String::new())),
         );
     }
-    tx.execute(
+    ctx.execute(
         "UPDATE hub_entities SET data = $2, clocks = $3 WHERE uuid = $1",
         &[
             &entry.uuid,
@@ -771,8 +839,7 @@ async fn upsert_entry(
             &Value::Object(clocks),
         ],
     )
-    .await
-    .map_err(SyncError::hub)?;
+    .await?;
     Ok(Verdict {
         op: "upsert",
         data,
@@ -784,19 +851,13 @@ async fn upsert_entry(
 
 /// Delete wins: a tombstone stands against any update, earlier or later. Updates the deleter
 /// had not seen (clocks after its base, from other nodes) are kept in the conflict log.
-async fn delete_entry(
-    tx: &Transaction<'_>,
-    node_id: &str,
-    entry: &OutboxEntry,
-    hub_now: i64,
-    drift: i64,
-) -> Result<Verdict> {
+async fn delete_entry(ctx: &mut PushCtx<'_>, entry: &OutboxEntry) -> Result<Verdict> {
     let stamp = entry
         .clocks
         .get(DELETED_FIELD)
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let stamp = merge::admit_clock(stamp, "", hub_now, drift);
+    let stamp = merge::admit_clock(stamp, "", ctx.hub_now, ctx.drift);
     let base = entry
         .bases
         .get(DELETED_FIELD)
@@ -804,21 +865,20 @@ async fn delete_entry(
         .unwrap_or_default()
         .to_owned();
     let mut conflicts = Vec::new();
-    match load_for_update(tx, &entry.uuid).await? {
+    match load_for_update(ctx, &entry.uuid).await? {
         None => {
-            tx.execute(
+            ctx.execute(
                 "INSERT INTO hub_entities (uuid, kind, production_id, data, deleted_hlc, \
                  deleted_at) VALUES ($1, $2, $3, '{}', $4, now())",
                 &[&entry.uuid, &entry.kind, &entry.production_id, &stamp],
             )
-            .await
-            .map_err(SyncError::hub)?;
+            .await?;
         }
         Some(current) if current.deleted => {}
         Some(current) => {
             for (column, clock) in &current.clocks {
                 let clock = clock.as_str().unwrap_or_default();
-                if clock > base.as_str() && merge::is_concurrent(&base, clock, node_id) {
+                if clock > base.as_str() && merge::is_concurrent(&base, clock, ctx.node_id) {
                     conflicts.push(NewConflict {
                         column: column.clone(),
                         reason: "deleted",
@@ -830,26 +890,24 @@ async fn delete_entry(
                     });
                 }
             }
-            tx.execute(
+            ctx.execute(
                 "UPDATE hub_entities SET deleted_hlc = $2, deleted_at = now() WHERE uuid = $1",
                 &[&entry.uuid, &stamp],
             )
-            .await
-            .map_err(SyncError::hub)?;
+            .await?;
             if entry.kind == "production" {
-                tx.execute(
+                ctx.writable.clear();
+                ctx.execute(
                     "UPDATE hub_entities SET deleted_hlc = $2, deleted_at = now() \
                      WHERE production_id = $1 AND deleted_hlc IS NULL",
                     &[&entry.uuid, &stamp],
                 )
-                .await
-                .map_err(SyncError::hub)?;
-                tx.execute(
+                .await?;
+                ctx.execute(
                     "DELETE FROM hub_locks WHERE production_id = $1",
                     &[&entry.uuid],
                 )
-                .await
-                .map_err(SyncError::hub)?;
+                .await?;
             }
         }
     }
@@ -864,11 +922,8 @@ async fn delete_entry(
     })
 }
 
-async fn resolve_entry(
-    tx: &Transaction<'_>,
-    node_id: &str,
-    entry: &OutboxEntry,
-) -> Result<Verdict> {
+async fn resolve_entry(ctx: &mut PushCtx<'_>, entry: &OutboxEntry) -> Result<Verdict> {
+    let node_id = ctx.node_id;
     let id = entry
         .fields
         .get("conflictId")
@@ -881,15 +936,14 @@ async fn resolve_entry(
         .unwrap_or("ours")
         .to_owned();
     // The first resolution stands; a second one from another node is logged with the first.
-    let row = tx
+    let row = ctx
         .query_opt(
             "UPDATE hub_conflicts SET resolved_at = coalesce(resolved_at, now()), \
              resolution = coalesce(resolution, $2), resolved_by = coalesce(resolved_by, $3) \
              WHERE id = $1 RETURNING resolution",
             &[&id, &resolution, &node_id],
         )
-        .await
-        .map_err(SyncError::hub)?;
+        .await?;
     let stored: String = row.map(|r| r.get(0)).unwrap_or(resolution);
     Ok(Verdict {
         op: "resolve",
@@ -900,12 +954,8 @@ async fn resolve_entry(
     })
 }
 
-async fn log_verdict(
-    tx: &Transaction<'_>,
-    node_id: &str,
-    entry: &OutboxEntry,
-    verdict: Verdict,
-) -> Result<()> {
+async fn log_verdict(ctx: &mut PushCtx<'_>, entry: &OutboxEntry, verdict: Verdict) -> Result<()> {
+    let node_id = ctx.node_id;
     let kind = registry().get(&entry.kind);
     let scope = match kind {
         Some(kind) => scope_of(kind, &entry.uuid, entry.production_id.as_deref()),
@@ -913,7 +963,7 @@ async fn log_verdict(
     };
     let mut records = Vec::with_capacity(verdict.conflicts.len());
     for conflict in &verdict.conflicts {
-        let row = tx
+        let row = ctx
             .query_one(
                 "INSERT INTO hub_conflicts (kind, uuid, production_id, column_name, reason, \
                  winner_value, winner_hlc, winner_node, loser_value, loser_hlc, loser_node) \
@@ -943,8 +993,7 @@ async fn log_verdict(
                         .or_else(|| Some(node_id.to_owned())),
                 ],
             )
-            .await
-            .map_err(SyncError::hub)?;
+            .await?;
         records.push(ConflictRecord {
             id: row.get(0),
             kind: entry.kind.clone(),
@@ -973,37 +1022,26 @@ async fn log_verdict(
         });
     }
     let conflicts = serde_json::to_value(&records).unwrap_or(Value::Array(Vec::new()));
-    let seq: i64 = tx
-        .query_one(
-            "INSERT INTO hub_changes (op, kind, uuid, production_id, scope, data, clocks, \
+    ctx.execute(
+        "INSERT INTO hub_changes (op, kind, uuid, production_id, scope, data, clocks, \
              origin_node, origin_seq, actor, conflicts, resolved) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING seq",
-            &[
-                &verdict.op,
-                &entry.kind,
-                &entry.uuid,
-                &entry.production_id,
-                &scope,
-                &Value::Object(verdict.data),
-                &Value::Object(verdict.clocks),
-                &node_id,
-                &entry.node_seq,
-                &entry.actor,
-                &conflicts,
-                &verdict.resolved,
-            ],
-        )
-        .await
-        .map_err(SyncError::hub)?
-        .get(0);
-    if verdict.op == "upsert" || verdict.op == "delete" {
-        tx.execute(
-            "UPDATE hub_entities SET updated_seq = $2 WHERE uuid = $1",
-            &[&entry.uuid, &seq],
-        )
-        .await
-        .map_err(SyncError::hub)?;
-    }
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        &[
+            &verdict.op,
+            &entry.kind,
+            &entry.uuid,
+            &entry.production_id,
+            &scope,
+            &Value::Object(verdict.data),
+            &Value::Object(verdict.clocks),
+            &node_id,
+            &entry.node_seq,
+            &entry.actor,
+            &conflicts,
+            &verdict.resolved,
+        ],
+    )
+    .await?;
     Ok(())
 }
 
