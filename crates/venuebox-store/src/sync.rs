@@ -135,26 +135,38 @@ fn meta_set(conn: &Connection, key: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
-/// The last clock this node issued or saw, so a restart never issues an older one.
+/// The last clock this node issued or saw, so a restart never issues an older one: the newest
+/// of the floor kept in `meta` (written when pulls apply and when acknowledged entries are
+/// dropped) and the clocks still in the outbox. Read once at start, so a write costs no
+/// extra statement for it.
 pub fn persisted_clock(conn: &Connection) -> Result<Option<String>> {
-    meta_get(conn, "hlc_last")
+    let floor = meta_get(conn, "hlc_last")?;
+    let queued: Option<String> = conn
+        .query_row(
+            "SELECT max(value) FROM sync_outbox, json_each(sync_outbox.clocks)",
+            [],
+            |row| row.get(0),
+        )
+        .optional()?
+        .flatten();
+    Ok(floor.into_iter().chain(queued).max())
 }
 
+/// The next outbox sequence: after every entry still queued and after the floor kept in
+/// `meta` (raised when entries are dropped), so a sequence is never reused even when the
+/// outbox empties.
 fn next_node_seq(conn: &Connection) -> Result<i64> {
     Ok(conn
         .prepare_cached(
-            "INSERT INTO meta (key, value) VALUES ('outbox_seq', '1') \
-             ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) \
-             RETURNING CAST(value AS INTEGER)",
+            "SELECT max(coalesce((SELECT max(node_seq) FROM sync_outbox), 0), \
+             coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'outbox_seq'), 0)) + 1",
         )?
         .query_row([], |row| row.get(0))?)
 }
 
 /// The highest outbox sequence this node ever assigned.
 pub fn last_node_seq(conn: &Connection) -> Result<i64> {
-    Ok(meta_get(conn, "outbox_seq")?
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0))
+    Ok(next_node_seq(conn)? - 1)
 }
 
 /// After a restore from backup the hub may already hold sequences this database forgot:
@@ -250,7 +262,6 @@ pub fn record_local(tx: &WriteTx<'_>, change: LocalChange<'_>) -> Result<()> {
     if entity.kind == "production" && op == OutboxOp::Upsert {
         hold(conn, &entity.uuid)?;
     }
-    meta_set(conn, "hlc_last", &hlc.to_string())?;
     Ok(())
 }
 
@@ -476,6 +487,9 @@ pub fn apply_pulled(
     }
     let conn = tx.conn();
     meta_set(conn, "sync_cursor", &new_cursor.to_string())?;
+    // Keep the sequence floor (and, below, the clock floor) above what is about to go.
+    let last = last_node_seq(conn)?;
+    meta_set(conn, "outbox_seq", &last.to_string())?;
     conn.prepare_cached("DELETE FROM sync_outbox WHERE acked_seq IS NOT NULL AND acked_seq <= ?1")?
         .execute([new_cursor])?;
     if let Some(clock) = tx.clock() {

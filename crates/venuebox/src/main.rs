@@ -25,6 +25,9 @@ fn init_logging() {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_logging();
+    // One process-wide TLS crypto provider (ring: builds for arm64 without cmake), installed
+    // before anything could open a TLS connection to the hub.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     match cli.command {
         Command::Serve(args) => {
             let config = Config::load(args.common.config.as_deref(), &args.overrides())?;

@@ -236,3 +236,60 @@ async fn corrupt_files_are_refused_and_old_backups_pruned() {
         backup::verify(&backups.join(file.file)).unwrap();
     }
 }
+
+#[tokio::test]
+async fn outbox_sequences_and_clocks_never_repeat_even_after_the_outbox_empties_and_a_restart() {
+    use venuebox_store::sync;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let productions = registry().kind("production");
+    store
+        .create(productions, body(json!({"id": "p", "name": "Show"})))
+        .await
+        .unwrap();
+    let first = store.read(|conn| sync::unacked(conn, 0, 10)).await.unwrap();
+    assert_eq!(first.len(), 1);
+    let first_clock = first[0]
+        .clocks
+        .values()
+        .next()
+        .and_then(|c| c.as_str())
+        .expect("a clock")
+        .to_owned();
+    // The hub acknowledges it and the pull passes it: the outbox is empty.
+    store
+        .write(|tx| {
+            sync::ack(tx.conn(), &[(1, 10)])?;
+            sync::apply_pulled(tx, &[], 10)
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.read(sync::queue_stats).await.unwrap().queue_length, 0);
+    assert_eq!(
+        store.read(|c| sync::unacked(c, 0, 10)).await.unwrap().len(),
+        0
+    );
+    store.close();
+    drop(store);
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let checklist = registry().kind("checklist-item");
+    store
+        .create(
+            checklist,
+            body(json!({"productionId": "p", "title": "Next"})),
+        )
+        .await
+        .unwrap();
+    let next = store.read(|c| sync::unacked(c, 0, 10)).await.unwrap();
+    assert_eq!(next[0].node_seq, 2, "never reuses sequence 1");
+    let next_clock = next[0]
+        .clocks
+        .values()
+        .next()
+        .and_then(|c| c.as_str())
+        .expect("a clock");
+    assert!(
+        next_clock > first_clock.as_str(),
+        "{next_clock} after {first_clock}"
+    );
+}

@@ -798,3 +798,58 @@ mod convergence {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sslmode_require_verifies_the_hubs_certificate_over_tls() {
+    let hub = TestHub::new().await;
+    let ssl: String = hub
+        .client()
+        .await
+        .query_one("SHOW ssl", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let cert = std::path::Path::new("/etc/ssl/certs/ssl-cert-snakeoil.pem");
+    if ssl != "on" || !cert.exists() {
+        eprintln!("skipped: this PostgreSQL server has no TLS (Debian's default snakeoil setup)");
+        return;
+    }
+    let url = format!(
+        "{}?sslmode=require",
+        hub.url.replace("127.0.0.1", "localhost")
+    );
+    // A certificate no known CA signed is refused…
+    let refused = venuebox_sync::HubTarget::new(&url, None)
+        .unwrap()
+        .connect()
+        .await
+        .err()
+        .expect("an unknown issuer is refused");
+    assert!(matches!(refused, SyncError::Unreachable(_)), "{refused}");
+    assert!(
+        refused.to_string().to_lowercase().contains("certificate"),
+        "{refused}"
+    );
+    // …and accepted with the CA file that signed it; the session is encrypted.
+    let target = venuebox_sync::HubTarget::new(&url, Some(cert.to_owned())).unwrap();
+    let connected = target.connect().await.unwrap();
+    let encrypted: bool = connected
+        .client()
+        .query_one(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(encrypted);
+    let node = Node::new("tls", &url);
+    let mut engine_settings = harness::settings("tls", &url, ScopeMode::All);
+    engine_settings.hub = Some(target);
+    production(&node, "p-tls").await;
+    let engine = SyncEngine::manual(node.store().clone(), engine_settings);
+    let mut hub_conn = connected;
+    engine.handshake(&hub_conn).await.unwrap();
+    let (pushed, _) = engine.push_all(&mut hub_conn).await.unwrap();
+    assert_eq!(pushed, 1);
+}
