@@ -403,6 +403,93 @@ pub fn cursor(conn: &Connection) -> Result<i64> {
         .unwrap_or(0))
 }
 
+/// Starts over with a hub that was recreated or restored from an old dump (its epoch
+/// changed): forgets the old epoch and the pull cursor and queues every value this box holds
+/// (each field with its clock) so the new hub learns it. The queue is renumbered at the next
+/// handshake, after what the new hub holds from this box. Returns the rows queued.
+pub fn adopt_new_hub(tx: &mut WriteTx<'_>) -> Result<usize> {
+    let conn = tx.conn();
+    conn.prepare_cached("DELETE FROM meta WHERE key = 'hub_epoch'")?
+        .execute([])?;
+    meta_set(conn, "sync_cursor", "0")?;
+    meta_set(conn, "adopting_hub", "1")?;
+    // What was acknowledged by the old hub is requeued below, from the rows themselves.
+    conn.prepare_cached("DELETE FROM sync_outbox WHERE acked_seq IS NOT NULL")?
+        .execute([])?;
+    let mut stmt = conn.prepare(
+        "SELECT uuid, kind, production_id, data, is_deleted, clocks, last_modified_by \
+         FROM entities WHERE clocks <> '{}' ORDER BY kind = 'production' DESC, rowid",
+    )?;
+    let rows = stmt
+        .query_map([], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, Option<String>>(2)?,
+                row.get::<_, String>(3)?,
+                row.get::<_, bool>(4)?,
+                row.get::<_, String>(5)?,
+                row.get::<_, Option<String>>(6)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut queued = 0;
+    for (uuid, kind, production_id, data, is_deleted, clocks, actor) in rows {
+        let mut row = parse_object(&data)?;
+        row.insert(DELETED_FIELD.into(), Value::Bool(is_deleted));
+        let clocks = parse_object(&clocks)?;
+        let fields: Map<String, Value> = clocks
+            .keys()
+            .map(|column| {
+                (
+                    column.clone(),
+                    row.get(column).cloned().unwrap_or(Value::Null),
+                )
+            })
+            .collect();
+        let node_seq = next_node_seq(conn)?;
+        conn.prepare_cached(
+            "INSERT INTO sync_outbox (node_seq, op, kind, uuid, production_id, fields, clocks, \
+             bases, row_data, actor, created_at) \
+             VALUES (?1, 'upsert', ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9)",
+        )?
+        .execute(params![
+            node_seq,
+            kind,
+            uuid,
+            production_id,
+            Value::Object(fields).to_string(),
+            Value::Object(clocks).to_string(),
+            Value::Object(row).to_string(),
+            actor,
+            clock::now_iso(),
+        ])?;
+        queued += 1;
+    }
+    Ok(queued)
+}
+
+/// At the first handshake after [`adopt_new_hub`]: numbers the queue right after the last
+/// sequence the new hub holds from this box.
+pub fn renumber_for_new_hub(conn: &Connection, hub_last: i64) -> Result<bool> {
+    if meta_get(conn, "adopting_hub")?.is_none() {
+        return Ok(false);
+    }
+    conn.execute_batch("UPDATE sync_outbox SET node_seq = -node_seq WHERE acked_seq IS NULL;")?;
+    conn.prepare(
+        "WITH ordered AS (SELECT node_seq AS old, \
+         ?1 + row_number() OVER (ORDER BY node_seq DESC) AS new FROM sync_outbox \
+         WHERE node_seq < 0) \
+         UPDATE sync_outbox SET node_seq = (SELECT new FROM ordered WHERE old = node_seq) \
+         WHERE node_seq < 0",
+    )?
+    .execute([hub_last])?;
+    meta_set(conn, "outbox_seq", &hub_last.to_string())?;
+    conn.prepare_cached("DELETE FROM meta WHERE key = 'adopting_hub'")?
+        .execute([])?;
+    Ok(true)
+}
+
 /// The hub this node synced with, identified by the epoch the hub made when it was created.
 pub fn hub_epoch(conn: &Connection) -> Result<Option<String>> {
     meta_get(conn, "hub_epoch")

@@ -96,6 +96,7 @@ pub struct SyncEngine {
     state: Arc<Mutex<EngineState>>,
     requests: mpsc::UnboundedSender<Waiter>,
     stop: watch::Sender<bool>,
+    resume: Arc<tokio::sync::Notify>,
 }
 
 impl SyncEngine {
@@ -118,6 +119,7 @@ impl SyncEngine {
             state: Arc::new(Mutex::new(state)),
             requests,
             stop,
+            resume: Arc::new(tokio::sync::Notify::new()),
         };
         let task = tokio::spawn(engine.clone().run(request_rx, stop_rx));
         (engine, task)
@@ -138,6 +140,7 @@ impl SyncEngine {
             settings: Arc::new(settings),
             requests,
             stop,
+            resume: Arc::new(tokio::sync::Notify::new()),
         }
     }
 
@@ -147,6 +150,22 @@ impl SyncEngine {
 
     pub fn is_configured(&self) -> bool {
         self.settings.hub.is_some()
+    }
+
+    /// Starts over with a recreated or restored hub (after `HUB_EPOCH_CHANGED`): queues
+    /// everything this box holds for it and resumes syncing. Returns the rows queued.
+    pub async fn adopt_new_hub(&self) -> Result<usize> {
+        let queued = self.store.write(local::adopt_new_hub).await?;
+        self.update(|s| {
+            s.stopped = None;
+            s.consecutive_failures = 0;
+        });
+        self.resume.notify_one();
+        tracing::warn!(
+            queued,
+            "adopting the hub as it is now; this box's data is queued for it"
+        );
+        Ok(queued)
     }
 
     /// Asks the engine to finish its round and stop.
@@ -239,7 +258,9 @@ impl SyncEngine {
                     self.note_failure(&err).await;
                     answer_all(&mut waiters, Err(err.to_string()));
                     if fatal {
-                        self.park(&mut requests, &mut stop).await;
+                        if self.park(&mut requests, &mut stop).await {
+                            continue 'connect;
+                        }
                         break;
                     }
                     // Wait out the backoff; "sync now" cuts it short with a fresh attempt.
@@ -271,7 +292,9 @@ impl SyncEngine {
                         self.note_failure(&err).await;
                         answer_all(&mut waiters, Err(err.to_string()));
                         if fatal {
-                            self.park(&mut requests, &mut stop).await;
+                            if self.park(&mut requests, &mut stop).await {
+                                continue 'connect;
+                            }
                             break 'connect;
                         }
                         continue 'connect;
@@ -309,19 +332,22 @@ impl SyncEngine {
         tracing::info!("sync stopped");
     }
 
-    /// After a fatal error: stay stopped, answering requests with the reason, until shutdown.
+    /// After a fatal error: stay stopped, answering requests with the reason, until shutdown
+    /// or a new hub is adopted.
+    /// Returns true when asked to resume (a new hub was adopted), false on shutdown.
     async fn park(
         &self,
         requests: &mut mpsc::UnboundedReceiver<Waiter>,
         stop: &mut watch::Receiver<bool>,
-    ) {
+    ) -> bool {
         loop {
             tokio::select! {
                 Some(waiter) = requests.recv() => {
                     let reason = self.state().stopped.unwrap_or_else(|| "sync is stopped".into());
                     let _ = waiter.send(Err(reason));
                 }
-                _ = stop.changed() => return,
+                _ = self.resume.notified() => return true,
+                _ = stop.changed() => return false,
             }
         }
     }
@@ -401,6 +427,13 @@ impl SyncEngine {
             .store
             .write(move |tx| {
                 local::set_hub_epoch(tx.conn(), &epoch)?;
+                if local::renumber_for_new_hub(tx.conn(), hub_last)? {
+                    tracing::info!(
+                        hub_last,
+                        "adopted the new hub: this box's data is queued for it"
+                    );
+                    return Ok(false);
+                }
                 local::advance_node_seq(tx.conn(), hub_last)
             })
             .await?;

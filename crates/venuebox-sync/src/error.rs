@@ -14,8 +14,9 @@ pub enum SyncError {
     Hub(String),
     #[error(
         "the hub was recreated or restored (its epoch is {found}, this box synced with \
-         {expected}); sync is stopped so nothing diverges. Check the hub, then run \
-         `venuebox sync --adopt-hub` to accept it and re-push this box's changes"
+         {expected}); sync is stopped so nothing diverges. Check the hub, then accept it with \
+         `venuebox sync --adopt-hub` (POST /api/sync/adopt-hub), which sends it everything \
+         this box holds"
     )]
     EpochMismatch { expected: String, found: String },
     #[error(

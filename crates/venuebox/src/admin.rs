@@ -293,3 +293,17 @@ fn describe_status(s: &Value) -> String {
     }
     out
 }
+
+pub fn adopt_hub(url: &str) -> anyhow::Result<()> {
+    let answer = runtime()?.block_on(admin_call(
+        url,
+        reqwest::Method::POST,
+        "/api/sync/adopt-hub",
+        None,
+    ))?;
+    println!(
+        "adopted the hub as it is now; {} row(s) of this box are queued for it",
+        answer["queued"]
+    );
+    Ok(())
+}

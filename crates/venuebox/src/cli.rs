@@ -61,6 +61,10 @@ pub enum Command {
         /// One round, then exit (the box itself syncs continuously).
         #[arg(long)]
         once: bool,
+        /// After the hub was recreated or restored: accept it and send it everything this
+        /// box holds.
+        #[arg(long, conflicts_with = "once")]
+        adopt_hub: bool,
         #[arg(long, default_value = "http://127.0.0.1:3010", env = "VENUEBOX_URL")]
         url: String,
     },

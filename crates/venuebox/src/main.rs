@@ -90,7 +90,14 @@ fn main() -> anyhow::Result<()> {
             url,
         } => admin::export(&url, &production, out.as_deref()),
         Command::Import { file, url } => admin::import(&url, &file),
-        Command::Sync { once, url } => {
+        Command::Sync {
+            once,
+            adopt_hub,
+            url,
+        } => {
+            if adopt_hub {
+                return admin::adopt_hub(&url);
+            }
             if !once {
                 bail!("the running box syncs on its own; `venuebox sync --once` runs a round now");
             }

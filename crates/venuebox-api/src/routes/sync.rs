@@ -15,6 +15,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/sync/conflicts", web::get().to(conflicts))
         .route("/sync/conflicts/{id}/resolve", web::post().to(resolve))
         .route("/sync/now", web::post().to(now))
+        .route("/sync/adopt-hub", web::post().to(adopt_hub))
         .route("/sync/log", web::get().to(log));
 }
 
@@ -92,4 +93,17 @@ async fn now(engine: web::Data<SyncEngine>) -> ApiResult<HttpResponse> {
 async fn log(store: web::Data<Store>) -> ApiResult<HttpResponse> {
     let entries = store.read(|conn| local::sync_log(conn, 200)).await?;
     Ok(HttpResponse::Ok().json(json!({ "log": entries })))
+}
+
+/// After `HUB_EPOCH_CHANGED`: accept the hub as it is now and send it everything this box
+/// holds. Refused while sync runs normally, so it cannot be pressed by accident.
+async fn adopt_hub(engine: web::Data<SyncEngine>) -> ApiResult<HttpResponse> {
+    let state = engine.state();
+    if state.last_error_code.as_deref() != Some("HUB_EPOCH_CHANGED") {
+        return Err(ApiError::Store(venuebox_store::StoreError::Conflict(
+            "the hub has not changed; nothing to adopt".into(),
+        )));
+    }
+    let queued = engine.adopt_new_hub().await?;
+    Ok(HttpResponse::Ok().json(json!({ "queued": queued })))
 }

@@ -220,6 +220,7 @@ fn route_table(production: &str) -> Vec<Route> {
         route(Method::POST, "/api/sync/conflicts/1/resolve", Needs::Editor),
         route(Method::POST, "/api/sync/now", Needs::Admin),
         route(Method::POST, "/sync/now", Needs::Admin),
+        route(Method::POST, "/api/sync/adopt-hub", Needs::Admin),
         route(Method::GET, "/api/admin/backups", Needs::Admin),
         route(Method::POST, "/api/admin/backups", Needs::Admin),
         route(Method::GET, "/api/auth/me", Needs::Viewer),

@@ -457,6 +457,25 @@ async fn a_recreated_hub_is_detected_and_sync_stops_instead_of_diverging() {
     assert!(err.is_fatal());
     assert_eq!(a.queue_length().await, 1, "the change stays queued");
     assert!(hub.rows("source").await.is_empty(), "nothing was pushed");
+
+    // A person checks the hub and adopts it: everything the box holds goes to the new hub.
+    let queued = a.engine.adopt_new_hub().await.unwrap();
+    assert_eq!(queued, 2, "the production and the source");
+    a.sync(&hub.url).await.unwrap();
+    assert_eq!(a.queue_length().await, 0);
+    assert_eq!(hub.rows("production").await.len(), 1);
+    assert_eq!(hub.rows("source").await.len(), 1);
+    let b = Node::new("office", &hub.url);
+    b.sync(&hub.url).await.unwrap();
+    assert_eq!(
+        b.rows("source").await.len(),
+        1,
+        "other nodes get it from the new hub"
+    );
+    // Later changes continue the numbering the new hub expects.
+    source(&a, "p1", "After adopting").await;
+    a.sync(&hub.url).await.unwrap();
+    assert_eq!(hub.rows("source").await.len(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
