@@ -187,7 +187,9 @@ impl ResponseError for ApiError {
                 SyncError::Unreachable(_) | SyncError::Timeout | SyncError::ShuttingDown => {
                     StatusCode::SERVICE_UNAVAILABLE
                 }
-                SyncError::Hub(_) => StatusCode::BAD_GATEWAY,
+                SyncError::Hub(_) | SyncError::Mismatch(_) => StatusCode::BAD_GATEWAY,
+                SyncError::NotFound(_) => StatusCode::NOT_FOUND,
+                SyncError::Locked(_) | SyncError::Busy(_) => StatusCode::CONFLICT,
                 SyncError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
         }

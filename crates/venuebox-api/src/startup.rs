@@ -67,6 +67,7 @@ pub fn sync_settings(config: &Config) -> Result<venuebox_sync::SyncSettings, Sta
         node_name: config.node.name.clone(),
         interval: config.hub.interval(),
         scope,
+        backup_dir: Some(config.backup_dir()),
     })
 }
 

@@ -543,6 +543,23 @@ pub fn apply_pulled(
     changes: &[PulledChange],
     new_cursor: i64,
 ) -> Result<Applied> {
+    let applied = apply_changes(tx, changes)?;
+    let conn = tx.conn();
+    meta_set(conn, "sync_cursor", &new_cursor.to_string())?;
+    // Keep the sequence floor (and, below, the clock floor) above what is about to go.
+    let last = last_node_seq(conn)?;
+    meta_set(conn, "outbox_seq", &last.to_string())?;
+    conn.prepare_cached("DELETE FROM sync_outbox WHERE acked_seq IS NOT NULL AND acked_seq <= ?1")?
+        .execute([new_cursor])?;
+    if let Some(clock) = tx.clock() {
+        let hlc = clock.tick();
+        meta_set(conn, "hlc_last", &hlc.to_string())?;
+    }
+    Ok(applied)
+}
+
+/// Applies hub changes without moving the cursor (a download catching one production up).
+pub fn apply_changes(tx: &mut WriteTx<'_>, changes: &[PulledChange]) -> Result<Applied> {
     let mut applied = Applied::default();
     for change in changes {
         for conflict in &change.conflicts {
@@ -571,17 +588,6 @@ pub fn apply_pulled(
             _ => false,
         };
         applied.changes += usize::from(changed);
-    }
-    let conn = tx.conn();
-    meta_set(conn, "sync_cursor", &new_cursor.to_string())?;
-    // Keep the sequence floor (and, below, the clock floor) above what is about to go.
-    let last = last_node_seq(conn)?;
-    meta_set(conn, "outbox_seq", &last.to_string())?;
-    conn.prepare_cached("DELETE FROM sync_outbox WHERE acked_seq IS NOT NULL AND acked_seq <= ?1")?
-        .execute([new_cursor])?;
-    if let Some(clock) = tx.clock() {
-        let hlc = clock.tick();
-        meta_set(conn, "hlc_last", &hlc.to_string())?;
     }
     Ok(applied)
 }
@@ -993,4 +999,279 @@ pub fn sync_log(conn: &Connection, limit: usize) -> Result<Vec<SyncLogEntry>> {
 /// Is this kind's delete a tombstone (hard) or an archive flag (soft)?
 pub fn deletes_are_tombstones(kind: &KindDef) -> bool {
     kind.delete == DeleteMode::Hard
+}
+
+/// Where an interrupted download stands (kept in `meta`, so it survives a restart).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DownloadState {
+    pub production_id: String,
+    /// The hub sequence the snapshot started at: pulls continue from there.
+    pub at_seq: i64,
+    /// The last uuid staged; the next chunk starts after it.
+    pub after: String,
+    pub staged: i64,
+}
+
+pub fn download_state(conn: &Connection) -> Result<Option<DownloadState>> {
+    Ok(meta_get(conn, "download")?.and_then(|text| serde_json::from_str(&text).ok()))
+}
+
+/// Starts staging a production (a different production's unfinished staging is dropped).
+pub fn begin_download(
+    conn: &Connection,
+    production_id: &str,
+    at_seq: i64,
+) -> Result<DownloadState> {
+    conn.execute("DELETE FROM download_staging", [])?;
+    let state = DownloadState {
+        production_id: production_id.to_owned(),
+        at_seq,
+        after: String::new(),
+        staged: 0,
+    };
+    meta_set(
+        conn,
+        "download",
+        &serde_json::to_string(&state).expect("serializes"),
+    )?;
+    Ok(state)
+}
+
+/// A downloaded row waiting in staging.
+#[derive(Debug, Clone)]
+pub struct StagedRow {
+    pub uuid: String,
+    pub kind: String,
+    pub production_id: Option<String>,
+    pub data: Map<String, Value>,
+    pub clocks: Map<String, Value>,
+}
+
+/// Stages one chunk and records the progress, in one transaction.
+pub fn stage_chunk(conn: &Connection, rows: &[StagedRow]) -> Result<DownloadState> {
+    let mut state = download_state(conn)?
+        .ok_or_else(|| StoreError::Conflict("no download in progress".into()))?;
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO download_staging (uuid, kind, production_id, data, clocks) \
+         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (uuid) DO UPDATE SET kind = excluded.kind, \
+         production_id = excluded.production_id, data = excluded.data, clocks = excluded.clocks",
+    )?;
+    for row in rows {
+        stmt.execute(params![
+            row.uuid,
+            row.kind,
+            row.production_id,
+            Value::Object(row.data.clone()).to_string(),
+            Value::Object(row.clocks.clone()).to_string(),
+        ])?;
+    }
+    if let Some(last) = rows.last() {
+        state.after = last.uuid.clone();
+        state.staged += rows.len() as i64;
+    }
+    meta_set(
+        conn,
+        "download",
+        &serde_json::to_string(&state).expect("serializes"),
+    )?;
+    Ok(state)
+}
+
+/// What installing a download did.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Installed {
+    pub rows: i64,
+    pub removed: i64,
+    pub kept_local_fields: i64,
+}
+
+/// Moves the staged snapshot into the live tables in one transaction: the production appears
+/// (or is refreshed) all at once. Fields with a change of this box still waiting for the hub
+/// keep the local value; rows of the production the hub no longer has are removed unless they
+/// are local changes not yet pushed.
+pub fn install_download(tx: &mut WriteTx<'_>) -> Result<Installed> {
+    let conn = tx.conn();
+    let state = download_state(conn)?
+        .ok_or_else(|| StoreError::Conflict("no download in progress".into()))?;
+    let production = state.production_id.clone();
+    let mut installed = Installed::default();
+    let staged: Vec<StagedRow> = {
+        let mut stmt = conn.prepare(
+            "SELECT uuid, kind, production_id, data, clocks FROM download_staging \
+             ORDER BY kind = 'production' DESC, uuid",
+        )?;
+        let rows = stmt.query_map([], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, Option<String>>(2)?,
+                row.get::<_, String>(3)?,
+                row.get::<_, String>(4)?,
+            ))
+        })?;
+        let mut list = Vec::new();
+        for row in rows {
+            let (uuid, kind, production_id, data, clocks) = row?;
+            list.push(StagedRow {
+                uuid,
+                kind,
+                production_id,
+                data: parse_object(&data)?,
+                clocks: parse_object(&clocks)?,
+            });
+        }
+        list
+    };
+    let now = clock::now_iso();
+    let mut present = HashSet::new();
+    for row in &staged {
+        present.insert(row.uuid.clone());
+        if registry().get(&row.kind).is_none() {
+            continue;
+        }
+        let pending = pending(conn, &row.uuid, i64::MAX)?;
+        if pending.delete {
+            continue;
+        }
+        let mut data = row.data.clone();
+        let is_deleted = data
+            .remove(DELETED_FIELD)
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false);
+        let mut clocks = row.clocks.clone();
+        let existing: Option<(String, String, bool)> = conn
+            .prepare_cached("SELECT data, clocks, is_deleted FROM entities WHERE uuid = ?1")?
+            .query_row([&row.uuid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()?;
+        let mut deleted_flag = is_deleted;
+        if let Some((local_data, local_clocks, local_deleted)) = existing {
+            let local_data = parse_object(&local_data)?;
+            let local_clocks = parse_object(&local_clocks)?;
+            for column in &pending.columns {
+                installed.kept_local_fields += 1;
+                if column == DELETED_FIELD {
+                    deleted_flag = local_deleted;
+                } else if let Some(value) = local_data.get(column) {
+                    data.insert(column.clone(), value.clone());
+                }
+                if let Some(clock) = local_clocks.get(column) {
+                    clocks.insert(column.clone(), clock.clone());
+                }
+            }
+        }
+        conn.prepare_cached(
+            "INSERT INTO entities (uuid, kind, production_id, data, version, is_deleted, \
+             created_at, updated_at, clocks) VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?6, ?7) \
+             ON CONFLICT (uuid) DO UPDATE SET data = excluded.data, \
+             is_deleted = excluded.is_deleted, clocks = excluded.clocks, \
+             version = CASE WHEN entities.data = excluded.data \
+               AND entities.is_deleted = excluded.is_deleted THEN entities.version \
+               ELSE entities.version + 1 END, \
+             updated_at = CASE WHEN entities.data = excluded.data THEN entities.updated_at \
+               ELSE excluded.updated_at END",
+        )?
+        .execute(params![
+            row.uuid,
+            row.kind,
+            row.production_id,
+            Value::Object(data).to_string(),
+            deleted_flag,
+            now,
+            Value::Object(clocks).to_string(),
+        ])?;
+        installed.rows += 1;
+    }
+    // Rows of this production the hub no longer has (deleted there), unless still to push.
+    let local: Vec<String> = {
+        let mut stmt =
+            conn.prepare("SELECT uuid FROM entities WHERE production_id = ?1 OR uuid = ?1")?;
+        let rows = stmt.query_map([&production], |row| row.get(0))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    for uuid in local {
+        if present.contains(&uuid) {
+            continue;
+        }
+        let waiting = conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM sync_outbox WHERE uuid = ?1 AND acked_seq IS NULL)",
+            )?
+            .query_row([&uuid], |row| row.get::<_, bool>(0))?;
+        if !waiting {
+            conn.prepare_cached("DELETE FROM entities WHERE uuid = ?1")?
+                .execute([&uuid])?;
+            installed.removed += 1;
+        }
+    }
+    hold(conn, &production)?;
+    conn.prepare_cached("UPDATE sync_holdings SET downloaded_at = ?2 WHERE production_id = ?1")?
+        .execute(params![production, now])?;
+    conn.execute("DELETE FROM download_staging", [])?;
+    conn.prepare_cached("DELETE FROM meta WHERE key = 'download'")?
+        .execute([])?;
+    // One event for the production itself: laptops see it appear (or refresh) once, rather
+    // than thousands of row events.
+    let kind = registry().kind("production");
+    if let Some(entity) = entities::load(conn, kind, &production)? {
+        emit(
+            tx,
+            kind,
+            &entity,
+            Operation::Updated,
+            Map::new(),
+            Actor::default(),
+        )?;
+    }
+    Ok(installed)
+}
+
+/// The production's rows here, as the hub digests them: counts by kind and the SHA-256 of the
+/// sorted `uuid:kind` lines (computed by the caller).
+pub fn production_rows(conn: &Connection, production: &str) -> Result<Vec<(String, String)>> {
+    let mut stmt =
+        conn.prepare("SELECT uuid, kind FROM entities WHERE production_id = ?1 OR uuid = ?1")?;
+    let rows = stmt.query_map([production], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Productions held here, with their last download and lock.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Holding {
+    pub production_id: String,
+    pub name: Option<String>,
+    pub held_since: String,
+    pub downloaded_at: Option<String>,
+    pub locked_at: Option<String>,
+}
+
+pub fn holding_details(conn: &Connection) -> Result<Vec<Holding>> {
+    let mut stmt = conn.prepare(
+        "SELECT h.production_id, coalesce(json_extract(e.data, '$.show_name'), json_extract(e.data, '$.name')), h.held_since, h.downloaded_at, \
+         h.locked_at FROM sync_holdings h LEFT JOIN entities e ON e.uuid = h.production_id \
+         ORDER BY h.held_since",
+    )?;
+    let rows = stmt.query_map([], |row| {
+        Ok(Holding {
+            production_id: row.get(0)?,
+            name: row.get(1)?,
+            held_since: row.get(2)?,
+            downloaded_at: row.get(3)?,
+            locked_at: row.get(4)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Records this box's lock on a production (or its release) as the hub confirmed it.
+pub fn set_locked(conn: &Connection, production: &str, locked: bool) -> Result<()> {
+    hold(conn, production)?;
+    conn.prepare_cached(
+        "UPDATE sync_holdings SET locked_at = CASE WHEN ?2 THEN ?3 ELSE NULL END \
+         WHERE production_id = ?1",
+    )?
+    .execute(params![production, locked, clock::now_iso()])?;
+    Ok(())
 }

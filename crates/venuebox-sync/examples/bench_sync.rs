@@ -20,6 +20,7 @@ fn engine(dir: &std::path::Path, url: &str, name: &str) -> SyncEngine {
             node_name: name.into(),
             interval: Duration::from_secs(3600),
             scope: ScopeMode::All,
+            backup_dir: None,
         },
     )
 }

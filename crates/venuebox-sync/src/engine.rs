@@ -41,6 +41,8 @@ pub struct SyncSettings {
     /// offline once the backoff has grown).
     pub interval: Duration,
     pub scope: ScopeMode,
+    /// Where the snapshot taken before each download goes (none: no snapshot).
+    pub backup_dir: Option<std::path::PathBuf>,
 }
 
 /// What the status page shows, besides the queue counts.
@@ -61,6 +63,8 @@ pub struct EngineState {
     pub clock_skew_ms: Option<i64>,
     pub consecutive_failures: u32,
     pub failures_total: u64,
+    /// The last (or running) pre-show download.
+    pub download: Option<crate::download::DownloadProgress>,
 }
 
 /// `GET /api/sync/status`.
@@ -74,6 +78,8 @@ pub struct SyncStatus {
     #[serde(flatten)]
     pub queue: QueueStats,
     pub held_productions: Vec<String>,
+    /// The held productions with their name, last download and lock.
+    pub holdings: Vec<local::Holding>,
 }
 
 /// The outcome of one round.
@@ -91,8 +97,9 @@ type Waiter = oneshot::Sender<Result<RoundReport, String>>;
 /// A handle to the running engine; cheap to clone.
 #[derive(Clone)]
 pub struct SyncEngine {
-    store: Store,
-    settings: Arc<SyncSettings>,
+    pub(crate) store: Store,
+    pub(crate) settings: Arc<SyncSettings>,
+    pub(crate) downloading: Arc<std::sync::atomic::AtomicBool>,
     state: Arc<Mutex<EngineState>>,
     requests: mpsc::UnboundedSender<Waiter>,
     stop: watch::Sender<bool>,
@@ -120,6 +127,7 @@ impl SyncEngine {
             requests,
             stop,
             resume: Arc::new(tokio::sync::Notify::new()),
+            downloading: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         };
         let task = tokio::spawn(engine.clone().run(request_rx, stop_rx));
         (engine, task)
@@ -141,11 +149,29 @@ impl SyncEngine {
             requests,
             stop,
             resume: Arc::new(tokio::sync::Notify::new()),
+            downloading: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         }
     }
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// Shows a download as starting in the status before its task runs, so a client polling
+    /// the status never mistakes the previous download's result for this one's.
+    pub fn note_download_queued(&self, production: &str) {
+        self.update(|s| {
+            s.download = Some(crate::download::DownloadProgress {
+                production_id: production.to_owned(),
+                phase: "starting".into(),
+                started_at: clock::now_iso(),
+                ..Default::default()
+            })
+        });
+    }
+
+    pub fn is_downloading(&self) -> bool {
+        self.downloading.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub fn is_configured(&self) -> bool {
@@ -174,9 +200,15 @@ impl SyncEngine {
     }
 
     pub async fn status(&self) -> Result<SyncStatus> {
-        let (queue, held) = self
+        let (queue, held, holdings) = self
             .store
-            .read(|conn| Ok((local::queue_stats(conn)?, local::holdings(conn)?)))
+            .read(|conn| {
+                Ok((
+                    local::queue_stats(conn)?,
+                    local::holdings(conn)?,
+                    local::holding_details(conn)?,
+                ))
+            })
             .await?;
         Ok(SyncStatus {
             node_id: self.store.node_id().to_owned(),
@@ -184,6 +216,7 @@ impl SyncEngine {
             state: self.state.lock().expect("sync state").clone(),
             queue,
             held_productions: held,
+            holdings,
         })
     }
 
@@ -216,7 +249,7 @@ impl SyncEngine {
         }
     }
 
-    fn update(&self, change: impl FnOnce(&mut EngineState)) {
+    pub(crate) fn update(&self, change: impl FnOnce(&mut EngineState)) {
         change(&mut self.state.lock().expect("sync state"));
     }
 

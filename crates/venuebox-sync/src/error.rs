@@ -24,6 +24,14 @@ pub enum SyncError {
          {pruned_before} (the tombstone window); download the productions again before syncing"
     )]
     Stale { cursor: i64, pruned_before: i64 },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Locked(String),
+    #[error("a download is already running ({0})")]
+    Busy(String),
+    #[error("the download does not match the hub: {0}")]
+    Mismatch(String),
     #[error("a sync round took too long and was abandoned")]
     Timeout,
     #[error(transparent)]
@@ -64,6 +72,10 @@ impl SyncError {
             SyncError::Stale { .. } => "NODE_STALE",
             SyncError::Store(_) => "LOCAL_STORE",
             SyncError::ShuttingDown => "SHUTTING_DOWN",
+            SyncError::NotFound(_) => "NOT_FOUND",
+            SyncError::Locked(_) => "PRODUCTION_LOCKED",
+            SyncError::Busy(_) => "DOWNLOAD_RUNNING",
+            SyncError::Mismatch(_) => "DOWNLOAD_MISMATCH",
         }
     }
 }

@@ -164,6 +164,29 @@ impl Proxy {
     }
 
     pub fn set(&self, mode: ProxyMode) {
+        self.handle().set(mode);
+    }
+
+    /// A handle another task can use to break or mend the proxy.
+    pub fn handle(&self) -> ProxyHandle {
+        ProxyHandle {
+            state: self.state.clone(),
+        }
+    }
+
+    /// How many answers to a COMMIT were swallowed.
+    pub fn cuts(&self) -> usize {
+        self.state.lock().unwrap().cuts
+    }
+}
+
+#[derive(Clone)]
+pub struct ProxyHandle {
+    state: Arc<Mutex<ProxyState>>,
+}
+
+impl ProxyHandle {
+    pub fn set(&self, mode: ProxyMode) {
         let mut state = self.state.lock().unwrap();
         state.mode = mode;
         if mode == ProxyMode::Down {
@@ -171,11 +194,6 @@ impl Proxy {
                 connection.abort();
             }
         }
-    }
-
-    /// How many answers to a COMMIT were swallowed.
-    pub fn cuts(&self) -> usize {
-        self.state.lock().unwrap().cuts
     }
 }
 

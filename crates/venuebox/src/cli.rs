@@ -76,6 +76,42 @@ pub enum Command {
         #[arg(long, default_value = "http://127.0.0.1:3010", env = "VENUEBOX_URL")]
         url: String,
     },
+    /// List the productions on the hub (name, client, venue, load-in, rows, lock).
+    Productions {
+        /// Ask this hub directly (a PostgreSQL URL) instead of the running box's hub.
+        #[arg(long, env = "VENUEBOX_HUB_URL", value_name = "URL")]
+        hub: Option<String>,
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value = "http://127.0.0.1:3010", env = "VENUEBOX_URL")]
+        url: String,
+    },
+    /// Download a whole production (and the equipment library) from the hub onto the running
+    /// box, with a progress bar; run it again after an interruption and it continues.
+    Download {
+        /// The production's id or name.
+        #[arg(long)]
+        production: String,
+        /// Then lock the production to this box on the hub.
+        #[arg(long)]
+        lock: bool,
+        #[arg(long, default_value = "http://127.0.0.1:3010", env = "VENUEBOX_URL")]
+        url: String,
+    },
+    /// Lock a production to the running box on the hub: other nodes' changes are refused.
+    Lock {
+        #[arg(long)]
+        production: String,
+        #[arg(long, default_value = "http://127.0.0.1:3010", env = "VENUEBOX_URL")]
+        url: String,
+    },
+    /// Release the running box's lock on a production.
+    Unlock {
+        #[arg(long)]
+        production: String,
+        #[arg(long, default_value = "http://127.0.0.1:3010", env = "VENUEBOX_URL")]
+        url: String,
+    },
     /// List the boxes announcing themselves on this network (mDNS).
     Discover(DiscoverArgs),
     /// Change a passphrase on this box (works with the box stopped; ends that role's sessions).

@@ -104,6 +104,14 @@ fn main() -> anyhow::Result<()> {
             admin::sync_once(&url)
         }
         Command::Status { json, url } => admin::status(&url, json),
+        Command::Productions { hub, json, url } => admin::productions(hub.as_deref(), &url, json),
+        Command::Download {
+            production,
+            lock,
+            url,
+        } => admin::download(&url, &production, lock),
+        Command::Lock { production, url } => admin::set_lock(&url, &production, true),
+        Command::Unlock { production, url } => admin::set_lock(&url, &production, false),
         Command::Config { action } => {
             match action {
                 ConfigAction::Example => print!("{}", venuebox_api::config::EXAMPLE_CONFIG),

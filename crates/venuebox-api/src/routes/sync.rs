@@ -16,6 +16,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/sync/conflicts/{id}/resolve", web::post().to(resolve))
         .route("/sync/now", web::post().to(now))
         .route("/sync/adopt-hub", web::post().to(adopt_hub))
+        .route("/sync/productions", web::get().to(hub_productions))
+        .route("/sync/production/{id}/download", web::post().to(download))
+        .route("/sync/production/{id}/lock", web::post().to(lock))
+        .route("/sync/production/{id}/unlock", web::post().to(unlock))
         .route("/sync/log", web::get().to(log));
 }
 
@@ -106,4 +110,74 @@ async fn adopt_hub(engine: web::Data<SyncEngine>) -> ApiResult<HttpResponse> {
     }
     let queued = engine.adopt_new_hub().await?;
     Ok(HttpResponse::Ok().json(json!({ "queued": queued })))
+}
+
+/// The productions on the hub (name, client, venue, load-in, row counts, lock).
+async fn hub_productions(engine: web::Data<SyncEngine>) -> ApiResult<HttpResponse> {
+    let list = engine.hub_productions().await?;
+    Ok(HttpResponse::Ok().json(json!({ "productions": list })))
+}
+
+/// Starts a pre-show download (`{"lock": true}` to lock the production to this box after);
+/// answers 202 at once, progress in `GET /api/sync/status` (`download`).
+async fn download(
+    engine: web::Data<SyncEngine>,
+    id: web::Path<String>,
+    body: Result<JsonObject, ApiError>,
+) -> ApiResult<HttpResponse> {
+    // No body means the defaults; a body that is there must be a valid JSON object.
+    let body = match body {
+        Ok(body) => body.0,
+        Err(ApiError::EmptyBody) => Default::default(),
+        Err(other) => return Err(other),
+    };
+    for key in body.keys() {
+        if key != "lock" {
+            return Err(ApiError::Store(venuebox_store::StoreError::UnknownField {
+                kind: "download",
+                field: key.clone(),
+            }));
+        }
+    }
+    let lock = match body.get("lock") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(flag)) => *flag,
+        Some(_) => {
+            return Err(ApiError::Store(venuebox_store::StoreError::invalid(
+                "lock",
+                "Field \"lock\" must be a boolean",
+            )));
+        }
+    };
+    if !engine.is_configured() {
+        return Err(venuebox_sync::SyncError::NotConfigured.into());
+    }
+    if engine.is_downloading() {
+        let running = engine
+            .state()
+            .download
+            .map(|d| d.production_id)
+            .unwrap_or_default();
+        return Err(venuebox_sync::SyncError::Busy(running).into());
+    }
+    let production = id.into_inner();
+    engine.note_download_queued(&production);
+    let runner = engine.get_ref().clone();
+    let started = production.clone();
+    tokio::spawn(async move {
+        if let Err(err) = runner.download(&production, lock).await {
+            tracing::warn!(%production, error = %err, "download failed (run it again to continue)");
+        }
+    });
+    Ok(HttpResponse::Accepted().json(json!({ "started": started, "lock": lock })))
+}
+
+async fn lock(engine: web::Data<SyncEngine>, id: web::Path<String>) -> ApiResult<HttpResponse> {
+    let production = engine.set_lock(&id, true).await?;
+    Ok(HttpResponse::Ok().json(json!({ "productionId": production, "locked": true })))
+}
+
+async fn unlock(engine: web::Data<SyncEngine>, id: web::Path<String>) -> ApiResult<HttpResponse> {
+    let production = engine.set_lock(&id, false).await?;
+    Ok(HttpResponse::Ok().json(json!({ "productionId": production, "locked": false })))
 }

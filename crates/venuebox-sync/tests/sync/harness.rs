@@ -22,6 +22,7 @@ pub fn settings(name: &str, url: &str, scope: ScopeMode) -> SyncSettings {
         node_name: name.into(),
         interval: Duration::from_secs(3600),
         scope,
+        backup_dir: None,
     }
 }
 

@@ -1,5 +1,6 @@
 //! Sync against a real PostgreSQL hub: several nodes (each its own SQLite file) in one test,
 //! a fresh hub database per test, a proxy that breaks the connection on command.
+mod download;
 mod harness;
 
 use std::time::Duration;

@@ -1,0 +1,321 @@
+//! The pre-show download: a whole production (and the global data) from the hub onto this box.
+//!
+//! 1. Note the hub's head sequence `S`, then read the snapshot in uuid-ordered chunks into
+//!    `download_staging`, recording progress with every chunk (an interrupted download
+//!    continues after the last staged uuid, at the same `S`).
+//! 2. Install the staged rows in one transaction: the production appears, or is refreshed,
+//!    all at once, keeping fields this box changed and has not pushed yet.
+//! 3. Catch up from `S`: if this box had already pulled past `S`, the production's own log
+//!    entries since `S` are applied (without moving the cursor); then push and pull as usual.
+//!    Rows read after `S` may already be newer than `S`; replaying the log from `S` only ever
+//!    moves a field to a value the hub had later, so the end state is the hub's.
+//! 4. Verify counts by kind and a checksum of the production's rows against the hub.
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use venuebox_store::clock;
+use venuebox_store::sync::{self as local, StagedRow};
+
+use crate::engine::SyncEngine;
+use crate::error::{Result, SyncError};
+use crate::hub::{Hub, PullScope, ScopeDigest};
+
+/// Rows per chunk: each is one hub query and one local transaction.
+const CHUNK: i64 = 1000;
+const CATCH_UP_PAGE: i64 = 1000;
+
+/// What a download shows while it runs (in `GET /api/sync/status`).
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DownloadProgress {
+    pub production_id: String,
+    /// `staging`, `installing`, `verifying`, `done` or `failed`.
+    pub phase: String,
+    pub staged: i64,
+    pub total: i64,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub rows_per_second: f64,
+    pub resumed: bool,
+    pub error: Option<String>,
+    pub report: Option<DownloadReport>,
+}
+
+/// The summary at the end.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DownloadReport {
+    pub production_id: String,
+    pub name: Option<String>,
+    pub rows: i64,
+    pub by_kind: BTreeMap<String, i64>,
+    pub checksum: String,
+    pub seconds: f64,
+    pub rows_per_second: f64,
+    pub hub_seq: i64,
+    pub kept_local_fields: i64,
+    pub removed: i64,
+    pub locked: bool,
+    pub backup: Option<String>,
+}
+
+/// The local side of a digest: the same lines, hashed the same way as the hub does.
+pub fn digest_of(rows: &[(String, String)]) -> ScopeDigest {
+    let mut sorted: Vec<&(String, String)> = rows.iter().collect();
+    sorted.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    let mut counts = BTreeMap::new();
+    let mut hasher = Sha256::new();
+    for (i, (uuid, kind)) in sorted.iter().enumerate() {
+        if i > 0 {
+            hasher.update(b"\n");
+        }
+        hasher.update(uuid.as_bytes());
+        hasher.update(b":");
+        hasher.update(kind.as_bytes());
+        *counts.entry(kind.clone()).or_insert(0) += 1;
+    }
+    let checksum = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    ScopeDigest { counts, checksum }
+}
+
+impl SyncEngine {
+    /// Downloads a production (by id or name) and the global data; `lock` then records on the
+    /// hub that this box holds it. Progress goes to the status as it runs.
+    pub async fn download(&self, production: &str, lock: bool) -> Result<DownloadReport> {
+        if self
+            .downloading
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            let running = self
+                .state()
+                .download
+                .map(|d| d.production_id)
+                .unwrap_or_default();
+            return Err(SyncError::Busy(running));
+        }
+        let outcome = self.download_inner(production, lock).await;
+        self.downloading
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        if let Err(err) = &outcome {
+            let message = err.to_string();
+            self.update(|s| {
+                if let Some(progress) = &mut s.download {
+                    progress.phase = "failed".into();
+                    progress.error = Some(message);
+                    progress.finished_at = Some(clock::now_iso());
+                }
+            });
+        }
+        outcome
+    }
+
+    async fn download_inner(&self, wanted: &str, lock: bool) -> Result<DownloadReport> {
+        let target = self.settings.hub.clone().ok_or(SyncError::NotConfigured)?;
+        let started = Instant::now();
+        let mut hub = target.connect().await?;
+        self.handshake(&hub).await?;
+        let production = hub.find_production(wanted).await?;
+        let store = self.store.clone();
+        let previous = store.read(local::download_state).await?;
+        let resumed = previous
+            .as_ref()
+            .is_some_and(|state| state.production_id == production);
+        // A snapshot before anything is written: the way back if the download is not wanted.
+        let backup = match (&self.settings.backup_dir, resumed) {
+            (Some(dir), false) => Some(store.backup_to(dir.clone()).await?.file),
+            _ => None,
+        };
+        let state = match previous {
+            Some(state) if resumed => state,
+            _ => {
+                let at_seq = hub.head().await?;
+                let id = production.clone();
+                store
+                    .write(move |tx| local::begin_download(tx.conn(), &id, at_seq))
+                    .await?
+            }
+        };
+        let total = hub.snapshot_size(&production).await?;
+        let at_seq = state.at_seq;
+        let mut after = state.after.clone();
+        let mut staged = state.staged;
+        let resumed_from = staged;
+        let started_at = clock::now_iso();
+        let progress = |staged: i64, phase: &str| DownloadProgress {
+            production_id: production.clone(),
+            phase: phase.into(),
+            staged,
+            total: total.max(staged),
+            started_at: started_at.clone(),
+            finished_at: None,
+            rows_per_second: (staged - resumed_from) as f64
+                / started.elapsed().as_secs_f64().max(0.001),
+            resumed,
+            error: None,
+            report: None,
+        };
+        self.update(|s| s.download = Some(progress(staged, "staging")));
+        if resumed {
+            tracing::info!(%production, staged, "resuming the download");
+        } else {
+            tracing::info!(%production, total, at_seq, "downloading");
+        }
+        loop {
+            let chunk = hub.snapshot_chunk(&production, &after, CHUNK).await?;
+            if chunk.is_empty() {
+                break;
+            }
+            let rows: Vec<StagedRow> = chunk
+                .into_iter()
+                .map(|row| StagedRow {
+                    uuid: row.uuid,
+                    kind: row.kind,
+                    production_id: row.production_id,
+                    data: row.data,
+                    clocks: row.clocks,
+                })
+                .collect();
+            let state = store
+                .write(move |tx| local::stage_chunk(tx.conn(), &rows))
+                .await?;
+            after = state.after;
+            staged = state.staged;
+            self.update(|s| s.download = Some(progress(staged, "staging")));
+        }
+        self.update(|s| s.download = Some(progress(staged, "installing")));
+        let installed = store.write(local::install_download).await?;
+        self.catch_up(&mut hub, &production, at_seq).await?;
+        self.push_all(&mut hub).await?;
+        self.pull_all(&mut hub).await?;
+        self.update(|s| s.download = Some(progress(staged, "verifying")));
+        let digest = self.verify(&mut hub, &production).await?;
+        if lock {
+            hub.lock(&production, self.store.node_id()).await?;
+            let id = production.clone();
+            store
+                .write(move |tx| local::set_locked(tx.conn(), &id, true))
+                .await?;
+        }
+        let id = production.clone();
+        let name = store
+            .read(move |conn| {
+                Ok(local::holding_details(conn)?
+                    .into_iter()
+                    .find(|h| h.production_id == id)
+                    .and_then(|h| h.name))
+            })
+            .await?;
+        let seconds = started.elapsed().as_secs_f64();
+        let report = DownloadReport {
+            production_id: production.clone(),
+            name,
+            rows: staged,
+            by_kind: digest.counts.clone(),
+            checksum: digest.checksum,
+            seconds,
+            rows_per_second: (staged - resumed_from) as f64 / seconds.max(0.001),
+            hub_seq: hub.head().await?,
+            kept_local_fields: installed.kept_local_fields,
+            removed: installed.removed,
+            locked: lock,
+            backup,
+        };
+        let finished = report.clone();
+        self.update(|s| {
+            let mut done = progress(staged, "done");
+            done.finished_at = Some(clock::now_iso());
+            done.report = Some(finished);
+            s.download = Some(done);
+        });
+        tracing::info!(
+            production = %report.production_id,
+            rows = report.rows,
+            seconds = report.seconds,
+            "download complete and verified"
+        );
+        Ok(report)
+    }
+
+    /// Applies the production's log entries after the snapshot's sequence up to this box's
+    /// cursor (which other pulls already passed while the production was not held here).
+    async fn catch_up(&self, hub: &mut Hub, production: &str, at_seq: i64) -> Result<()> {
+        let cursor = self.store.read(local::cursor).await?;
+        let mut from = at_seq;
+        let scope = PullScope::Held(vec![production.to_owned()]);
+        while from < cursor {
+            let page = hub
+                .pull(self.store.node_id(), from, &scope, CATCH_UP_PAGE)
+                .await?;
+            let next = page.next_cursor.min(cursor);
+            let changes: Vec<_> = page
+                .changes
+                .into_iter()
+                .filter(|c| c.seq <= cursor)
+                .collect();
+            self.store
+                .write(move |tx| local::apply_changes(tx, &changes).map(drop))
+                .await?;
+            if next <= from {
+                break;
+            }
+            from = next;
+        }
+        Ok(())
+    }
+
+    /// Compares the production's rows here with the hub's; one more pull and retry if someone
+    /// changed it in between.
+    async fn verify(&self, hub: &mut Hub, production: &str) -> Result<ScopeDigest> {
+        for attempt in 0..3 {
+            let hub_digest = hub.digest(production).await?;
+            let id = production.to_owned();
+            let rows = self
+                .store
+                .read(move |conn| local::production_rows(conn, &id))
+                .await?;
+            let ours = digest_of(&rows);
+            if ours == hub_digest {
+                return Ok(ours);
+            }
+            if attempt == 2 {
+                return Err(SyncError::Mismatch(format!(
+                    "the hub has {:?} (checksum {}), this box {:?} (checksum {})",
+                    hub_digest.counts, hub_digest.checksum, ours.counts, ours.checksum
+                )));
+            }
+            self.push_all(hub).await?;
+            self.pull_all(hub).await?;
+        }
+        unreachable!("the loop returns")
+    }
+
+    /// Locks or unlocks a production on the hub for this box.
+    pub async fn set_lock(&self, production: &str, locked: bool) -> Result<String> {
+        let target = self.settings.hub.clone().ok_or(SyncError::NotConfigured)?;
+        let hub = target.connect().await?;
+        self.handshake(&hub).await?;
+        let production = hub.find_production(production).await?;
+        if locked {
+            hub.lock(&production, self.store.node_id()).await?;
+        } else {
+            hub.unlock(&production, self.store.node_id()).await?;
+        }
+        let id = production.clone();
+        self.store
+            .write(move |tx| local::set_locked(tx.conn(), &id, locked))
+            .await?;
+        Ok(production)
+    }
+
+    /// The productions on the hub.
+    pub async fn hub_productions(&self) -> Result<Vec<crate::hub::ProductionSummary>> {
+        let target = self.settings.hub.clone().ok_or(SyncError::NotConfigured)?;
+        target.connect().await?.productions().await
+    }
+}

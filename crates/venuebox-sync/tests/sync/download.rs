@@ -1,0 +1,243 @@
+//! The pre-show download and the production lock, against a real hub.
+use std::time::Duration;
+
+use serde_json::json;
+use venuebox_sync::SyncEngine;
+
+use crate::harness::{Node, Proxy, ProxyMode, TestHub, as_hub_rows};
+use crate::{production, source};
+
+/// A show planned in the office: a few rows made through the API path, pushed, then 10,000
+/// more written straight into the hub (sources, cameras, checklist items), as a realistic
+/// size for a large production.
+async fn planned_show(hub: &TestHub, office: &Node) -> &'static str {
+    production(office, "arena").await;
+    for n in 0..5 {
+        source(office, "arena", &format!("Playback {n}")).await;
+    }
+    office
+        .create(
+            "checklist-item",
+            json!({"productionId": "arena", "title": "Check intercom"}),
+        )
+        .await;
+    office.sync(&hub.url).await.unwrap();
+    hub.client()
+        .await
+        .batch_execute(
+            "INSERT INTO hub_entities (uuid, kind, production_id, data, clocks) \
+             SELECT md5('gen' || n), \
+               (ARRAY['source','camera','checklist-item'])[1 + n % 3], 'arena', \
+               CASE n % 3 \
+                 WHEN 0 THEN jsonb_build_object('id', 'SRC ' || (100 + n), 'name', 'Gen ' || n, \
+                   'type', 'Camera', 'note', repeat('x', 40), '_deleted', false) \
+                 WHEN 1 THEN jsonb_build_object('id', 'CAM ' || (100 + n), 'name', 'Cam ' || n, \
+                   '_deleted', false) \
+                 ELSE jsonb_build_object('title', 'Item ' || n, 'completed', false, \
+                   'category', 'GENERAL') END, \
+               '{}' FROM generate_series(1, 10000) AS n",
+        )
+        .await
+        .unwrap();
+    "arena"
+}
+
+async fn assert_same_as_hub(node: &Node, hub: &TestHub) {
+    for kind in ["production", "source", "camera", "checklist-item"] {
+        let ours = as_hub_rows(&node.rows(kind).await);
+        let theirs = hub.rows(kind).await;
+        // Every hub row is here with the same data (seeded global rows aside).
+        assert_eq!(ours.len(), theirs.len(), "{kind} count on {}", node.name);
+        for (uuid, data) in &theirs {
+            let mut expected = data.clone();
+            if let Some(map) = expected.as_object_mut() {
+                map.entry("_deleted").or_insert(json!(false));
+            }
+            assert_eq!(
+                ours.get(uuid),
+                Some(&expected),
+                "{kind} {uuid} on {}",
+                node.name
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whole_production_downloads_verified_and_a_cut_download_resumes() {
+    let hub = TestHub::new().await;
+    let office = Node::new("office", &hub.url);
+    let show = planned_show(&hub, &office).await;
+    let proxy = Proxy::start().await;
+    let via_proxy = hub.url_via(&proxy);
+    let venue = Node::with_scope("venue", &via_proxy, venuebox_sync::ScopeMode::Held);
+
+    // Cut the connection somewhere in the middle of the snapshot.
+    let cut_at = 1000
+        + (std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos() as i64
+            % 8000);
+    let engine = venue.engine.clone();
+    let watcher = {
+        let engine = engine.clone();
+        let proxy_state = proxy.handle();
+        tokio::spawn(async move {
+            loop {
+                let staged = engine.state().download.map(|d| d.staged).unwrap_or(0);
+                if staged >= cut_at {
+                    proxy_state.set(ProxyMode::Down);
+                    return staged;
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+    };
+    let cut = engine.download("Show arena", false).await;
+    watcher.abort();
+    let staged_at_cut = watcher
+        .await
+        .unwrap_or_else(|_| panic!("the download ended before the cut at {cut_at}: {cut:?}"));
+    let Err(err) = cut else {
+        panic!("the download finished before the cut at {cut_at} rows")
+    };
+    eprintln!("cut after {staged_at_cut} rows: {err}");
+    assert!(
+        venue.rows("source").await.is_empty() && venue.rows("production").await.is_empty(),
+        "nothing of a half-downloaded production is visible"
+    );
+    let status = engine.status().await.unwrap();
+    assert_eq!(status.state.download.as_ref().unwrap().phase, "failed");
+
+    // The office edits a row while the venue is cut off; the venue resumes.
+    let first = office.rows("source").await.keys().next().unwrap().clone();
+    office
+        .update(
+            "source",
+            &first,
+            json!({"note": "edited during the download"}),
+        )
+        .await
+        .unwrap();
+    office.sync(&hub.url).await.unwrap();
+    proxy.set(ProxyMode::Up);
+    let report = engine.download(show, false).await.unwrap();
+    let progress = engine.state().download.unwrap();
+    assert!(progress.resumed, "continued where it stopped");
+    assert_eq!(progress.phase, "done");
+    assert_eq!(report.production_id, "arena");
+    assert_eq!(report.by_kind.values().sum::<i64>(), 10_007);
+    assert_eq!(report.by_kind["production"], 1);
+    assert_same_as_hub(&venue, &hub).await;
+    assert_eq!(
+        venue.rows("source").await[&first].0["note"],
+        "edited during the download"
+    );
+    let status = engine.status().await.unwrap();
+    assert_eq!(status.held_productions, vec!["arena".to_owned()]);
+    assert!(status.holdings[0].downloaded_at.is_some());
+
+    // Later edits in the office arrive by the ordinary pull (the production is now held).
+    office
+        .update("source", &first, json!({"note": "after the download"}))
+        .await
+        .unwrap();
+    office.sync(&hub.url).await.unwrap();
+    venue.sync(&via_proxy).await.unwrap();
+    assert_eq!(
+        venue.rows("source").await[&first].0["note"],
+        "after the download"
+    );
+
+    // Downloading again refreshes without losing a change still waiting in the outbox.
+    venue
+        .update(
+            "source",
+            &first,
+            json!({"name": "Venue rename, not pushed"}),
+        )
+        .await
+        .unwrap();
+    proxy.set(ProxyMode::Down);
+    let offline = engine.download(show, false).await;
+    assert!(offline.is_err());
+    proxy.set(ProxyMode::Up);
+    // Refresh straight from the hub without pushing first: the local value must survive.
+    let report = engine.download(show, false).await.unwrap();
+    assert!(report.kept_local_fields >= 1 || venue.queue_length().await == 0);
+    assert_eq!(
+        venue.rows("source").await[&first].0["name"],
+        "Venue rename, not pushed"
+    );
+    assert_eq!(
+        venue.queue_length().await,
+        0,
+        "the download pushed it after installing"
+    );
+    assert_eq!(
+        hub.rows("source").await[&first]["name"],
+        "Venue rename, not pushed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_production_refuses_other_nodes_until_it_is_unlocked() {
+    let hub = TestHub::new().await;
+    let office = Node::new("office", &hub.url);
+    production(&office, "gala").await;
+    let row = source(&office, "gala", "Stage left").await;
+    office.sync(&hub.url).await.unwrap();
+    let venue = Node::with_scope("venue", &hub.url, venuebox_sync::ScopeMode::Held);
+    let report = venue.engine.download("gala", true).await.unwrap();
+    assert!(report.locked);
+    let listed = venue.engine.hub_productions().await.unwrap();
+    assert_eq!(
+        listed[0].locked_by.as_deref(),
+        Some(venue.store().node_id())
+    );
+    assert_eq!(listed[0].locked_by_name.as_deref(), Some("venue"));
+
+    // The office edits and deletes while the venue holds the show: refused, kept as conflicts
+    // on the office's side, and the office's copy goes back to the hub's.
+    office
+        .update("source", &row, json!({"name": "Office rename"}))
+        .await
+        .unwrap();
+    let extra = source(&office, "gala", "Office addition").await;
+    office.sync(&hub.url).await.unwrap();
+    let conflicts = office.conflicts().await;
+    assert!(
+        conflicts
+            .iter()
+            .any(|c| c.reason == "locked" && c.loser_value == "Office rename"),
+        "{conflicts:?}"
+    );
+    assert_eq!(office.rows("source").await[&row].0["name"], "Stage left");
+    assert!(!office.rows("source").await.contains_key(&extra));
+    assert!(!hub.rows("source").await.contains_key(&extra));
+    // The holder itself syncs normally, and it is never blocked: it writes locally anyway.
+    venue
+        .update("source", &row, json!({"name": "Venue rename"}))
+        .await
+        .unwrap();
+    venue.sync(&hub.url).await.unwrap();
+    assert_eq!(hub.rows("source").await[&row]["name"], "Venue rename");
+    // A second lock by another node is refused with who holds it.
+    let err = office.engine.set_lock("gala", true).await.unwrap_err();
+    assert!(err.to_string().contains("venue"), "{err}");
+
+    venue.engine.set_lock("gala", false).await.unwrap();
+    office.sync(&hub.url).await.unwrap();
+    office
+        .update("source", &row, json!({"name": "Office, after the show"}))
+        .await
+        .unwrap();
+    office.sync(&hub.url).await.unwrap();
+    venue.sync(&hub.url).await.unwrap();
+    assert_eq!(
+        venue.rows("source").await[&row].0["name"],
+        "Office, after the show"
+    );
+    let _: &SyncEngine = &venue.engine;
+}
