@@ -16,3 +16,5 @@ npm ci --prefix tests/node --no-audit --no-fund --loglevel=error
 (cd tests/node && VENUEBOX_BIN="$PWD/../../target/release/venuebox" node bench-latency.mjs 100 50)
 say "sync push and pull rates"
 scripts/bench-sync.sh 10000
+say "pre-show download rate and peak memory"
+scripts/bench-download.sh 10000

@@ -270,18 +270,22 @@ fn describe_status(s: &Value) -> String {
         0 => "conflicts: none waiting\n".to_owned(),
         n => format!("conflicts: {n} waiting for a person (GET /api/sync/conflicts)\n"),
     });
-    let held: Vec<&str> = s["heldProductions"]
-        .as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    out.push_str(&format!(
-        "productions held: {}\n",
-        if held.is_empty() {
-            "none".to_owned()
-        } else {
-            held.join(", ")
-        }
-    ));
+    let holdings = s["holdings"].as_array().cloned().unwrap_or_default();
+    if holdings.is_empty() {
+        out.push_str("productions held: none\n");
+    }
+    for h in holdings {
+        out.push_str(&format!(
+            "production {} ({}): downloaded {}{}\n",
+            h["name"].as_str().unwrap_or("unnamed"),
+            h["productionId"].as_str().unwrap_or_default(),
+            h["downloadedAt"].as_str().unwrap_or("never (created here)"),
+            match h["lockedAt"].as_str() {
+                Some(at) => format!(", LOCKED to this box since {at}"),
+                None => String::new(),
+            }
+        ));
+    }
     if let Some(skew) = s["clockSkewMs"].as_i64()
         && skew.abs() > 60_000
     {

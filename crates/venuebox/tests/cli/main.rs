@@ -633,3 +633,99 @@ fn sync_once_and_status_in_plain_words_and_the_hub_password_never_leaks() {
         );
     }
 }
+
+#[test]
+fn an_operator_lists_downloads_with_progress_locks_and_unlocks_a_show() {
+    let hub = block_on(venuebox_sync::testkit::TestHub::new());
+    // The office box plans the show and pushes it to the hub.
+    let office_dir = tempfile::tempdir().unwrap();
+    let office = serve_with(
+        office_dir.path(),
+        &["--auth-mode", "open"],
+        &[("VENUEBOX_HUB_URL", &hub.url)],
+    );
+    let show = post_json(
+        &office.base,
+        "/api/productions",
+        json!({"name": "Gala Night", "client": "ACME", "venue": "Opera", "userId": "u"}),
+    );
+    let id = show["id"].as_str().unwrap().to_owned();
+    for n in 0..30 {
+        post_json(
+            &office.base,
+            "/api/sources",
+            json!({"productionId": id, "name": format!("Source {n}"), "type": "Laptop"}),
+        );
+    }
+    assert!(
+        run_with_env(&["sync", "--once", "--url", &office.base], &[])
+            .status
+            .success()
+    );
+
+    // Listing straight from the hub, no box needed.
+    let listed = run_with_env(&["productions", "--hub", &hub.url], &[]);
+    let listing = String::from_utf8_lossy(&listed.stdout).to_string();
+    assert!(listed.status.success(), "{listing}");
+    assert!(
+        listing.contains("Gala Night") && listing.contains("Opera"),
+        "{listing}"
+    );
+    assert!(
+        listing.contains(" 30 ") || listing.contains("  30"),
+        "{listing}"
+    );
+
+    // The venue box downloads it by name and locks it; plain progress lines off a terminal.
+    let venue_dir = tempfile::tempdir().unwrap();
+    let venue = serve_with(
+        venue_dir.path(),
+        &["--auth-mode", "open"],
+        &[("VENUEBOX_HUB_URL", &hub.url)],
+    );
+    let downloaded = run_with_env(
+        &[
+            "download",
+            "--production",
+            "gala night",
+            "--lock",
+            "--url",
+            &venue.base,
+        ],
+        &[],
+    );
+    let said = String::from_utf8_lossy(&downloaded.stdout).to_string();
+    let progress = String::from_utf8_lossy(&downloaded.stderr).to_string();
+    assert!(downloaded.status.success(), "{said} {progress}");
+    assert!(said.contains("downloaded Gala Night"), "{said}");
+    assert!(said.contains("verified against the hub"), "{said}");
+    assert!(said.contains("locked to this box"), "{said}");
+    assert!(progress.contains("download done"), "{progress}");
+    let sources = get_json(&venue.base, &format!("/api/sources/production/{id}"));
+    assert_eq!(sources.as_array().unwrap().len(), 30);
+    let status = run_with_env(&["status", "--url", &venue.base], &[]);
+    let said = String::from_utf8_lossy(&status.stdout).to_string();
+    assert!(
+        said.contains("Gala Night") && said.contains("LOCKED"),
+        "{said}"
+    );
+    let listing =
+        String::from_utf8_lossy(&run_with_env(&["productions", "--url", &venue.base], &[]).stdout)
+            .to_string();
+    assert!(
+        listing.contains("Venuebox") || listing.contains("venue"),
+        "{listing}"
+    );
+
+    // A production that is not there is named as such.
+    let missing = run_with_env(
+        &["download", "--production", "Nope", "--url", &venue.base],
+        &[],
+    );
+    assert!(!missing.status.success());
+    let unlocked = run_with_env(&["unlock", "--production", &id, "--url", &venue.base], &[]);
+    assert!(unlocked.status.success());
+    assert!(String::from_utf8_lossy(&unlocked.stdout).contains("unlocked"));
+    stop(office);
+    stop(venue);
+}
