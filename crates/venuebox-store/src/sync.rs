@@ -23,6 +23,9 @@ use crate::writer::WriteTx;
 
 /// The pseudo-column that carries the archive flag of soft-deleted kinds through sync.
 pub const DELETED_FIELD: &str = "_deleted";
+/// The row's creation time, carried in the whole-row copy so every node lists rows in the
+/// order they were made (lists sort by it), not in the order they arrived.
+pub const CREATED_FIELD: &str = "_created_at";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -268,6 +271,10 @@ pub fn record_local(tx: &WriteTx<'_>, change: LocalChange<'_>) -> Result<()> {
 fn row_with_deleted(entity: &Entity) -> Map<String, Value> {
     let mut row = entity.data.clone();
     row.insert(DELETED_FIELD.into(), Value::Bool(entity.is_deleted));
+    row.insert(
+        CREATED_FIELD.into(),
+        Value::String(entity.created_at.clone()),
+    );
     row
 }
 
@@ -417,8 +424,8 @@ pub fn adopt_new_hub(tx: &mut WriteTx<'_>) -> Result<usize> {
     conn.prepare_cached("DELETE FROM sync_outbox WHERE acked_seq IS NOT NULL")?
         .execute([])?;
     let mut stmt = conn.prepare(
-        "SELECT uuid, kind, production_id, data, is_deleted, clocks, last_modified_by \
-         FROM entities WHERE clocks <> '{}' ORDER BY kind = 'production' DESC, rowid",
+        "SELECT uuid, kind, production_id, data, is_deleted, clocks, last_modified_by, \
+         created_at FROM entities WHERE clocks <> '{}' ORDER BY kind = 'production' DESC, rowid",
     )?;
     let rows = stmt
         .query_map([], |row| {
@@ -430,13 +437,15 @@ pub fn adopt_new_hub(tx: &mut WriteTx<'_>) -> Result<usize> {
                 row.get::<_, bool>(4)?,
                 row.get::<_, String>(5)?,
                 row.get::<_, Option<String>>(6)?,
+                row.get::<_, String>(7)?,
             ))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let mut queued = 0;
-    for (uuid, kind, production_id, data, is_deleted, clocks, actor) in rows {
+    for (uuid, kind, production_id, data, is_deleted, clocks, actor, created_at) in rows {
         let mut row = parse_object(&data)?;
         row.insert(DELETED_FIELD.into(), Value::Bool(is_deleted));
+        row.insert(CREATED_FIELD.into(), Value::String(created_at));
         let clocks = parse_object(&clocks)?;
         let fields: Map<String, Value> = clocks
             .keys()
@@ -622,10 +631,14 @@ fn apply_upsert(
         }
         let mut data = change.data.clone();
         data.remove(DELETED_FIELD);
+        let created = data
+            .remove(CREATED_FIELD)
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_else(|| now.clone());
         conn.prepare_cached(
             "INSERT INTO entities (uuid, kind, production_id, data, version, is_deleted, \
              created_at, updated_at, last_modified_by, clocks) \
-             VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?6, ?7, ?8)",
+             VALUES (?1, ?2, ?3, ?4, 1, ?5, ?9, ?6, ?7, ?8)",
         )?
         .execute(params![
             change.uuid,
@@ -636,6 +649,7 @@ fn apply_upsert(
             now,
             change.actor,
             Value::Object(change.clocks.clone()).to_string(),
+            created,
         ])?;
         let entity = entities::load(conn, kind, &change.uuid)?
             .ok_or_else(|| StoreError::Internal("inserted row vanished".into()))?;
@@ -1140,6 +1154,10 @@ pub fn install_download(tx: &mut WriteTx<'_>) -> Result<Installed> {
             .remove(DELETED_FIELD)
             .and_then(|v| v.as_bool())
             .unwrap_or(false);
+        let created = data
+            .remove(CREATED_FIELD)
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_else(|| now.clone());
         let mut clocks = row.clocks.clone();
         let existing: Option<(String, String, bool)> = conn
             .prepare_cached("SELECT data, clocks, is_deleted FROM entities WHERE uuid = ?1")?
@@ -1163,7 +1181,7 @@ pub fn install_download(tx: &mut WriteTx<'_>) -> Result<Installed> {
         }
         conn.prepare_cached(
             "INSERT INTO entities (uuid, kind, production_id, data, version, is_deleted, \
-             created_at, updated_at, clocks) VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?6, ?7) \
+             created_at, updated_at, clocks) VALUES (?1, ?2, ?3, ?4, 1, ?5, ?8, ?6, ?7) \
              ON CONFLICT (uuid) DO UPDATE SET data = excluded.data, \
              is_deleted = excluded.is_deleted, clocks = excluded.clocks, \
              version = CASE WHEN entities.data = excluded.data \
@@ -1180,6 +1198,7 @@ pub fn install_download(tx: &mut WriteTx<'_>) -> Result<Installed> {
             deleted_flag,
             now,
             Value::Object(clocks).to_string(),
+            created,
         ])?;
         installed.rows += 1;
     }

@@ -82,7 +82,14 @@ impl TestHub {
             .await
             .unwrap()
             .iter()
-            .map(|row| (row.get(0), row.get(1)))
+            .map(|row| {
+                let mut data: Value = row.get(1);
+                // Carried for list order, not stored as data on the nodes.
+                if let Some(map) = data.as_object_mut() {
+                    map.remove("_created_at");
+                }
+                (row.get(0), data)
+            })
             .collect()
     }
 }

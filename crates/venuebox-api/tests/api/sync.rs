@@ -242,3 +242,113 @@ async fn without_a_hub_the_box_works_offline_and_says_so() {
     assert!(body.contains("venuebox_sync_queue_length 2"), "{body}");
     app.stop().await;
 }
+
+/// A row as the crew sees it, without what is local to each box (its version counter, when
+/// this box last changed it, who last changed it here).
+fn portable(mut row: Value) -> Value {
+    if let Some(map) = row.as_object_mut() {
+        for key in [
+            "version",
+            "updatedAt",
+            "updated_at",
+            "lastModifiedBy",
+            "last_modified_by",
+            "syncedAt",
+            "synced_at",
+        ] {
+            map.remove(key);
+        }
+    }
+    row
+}
+
+#[actix_web::test]
+async fn the_sample_production_downloads_onto_another_box_exactly_as_the_office_has_it() {
+    let hub = TestHub::new().await;
+    let office = spawn_box(&hub.url, "office").await;
+    let sample: Value = serde_json::from_str(include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/sample-production.json"
+    )))
+    .unwrap();
+    let mut production = sample["production"].clone();
+    production["userId"] = json!("u1");
+    let (status, created) = office.post("/api/productions", production).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let families = [
+        ("sources", "sources"),
+        ("sends", "sends"),
+        ("ip-addresses", "ipAddresses"),
+    ];
+    for (family, key) in families {
+        for row in sample[key].as_array().unwrap() {
+            let mut row = row.clone();
+            row["productionId"] = json!(id);
+            let (status, body) = office.post(&format!("/api/{family}"), row).await;
+            assert_eq!(status, StatusCode::CREATED, "{family}: {body}");
+        }
+    }
+    sync_now(&office).await;
+
+    let venue = spawn_app_with({
+        let url = hub.url.clone();
+        move |config| {
+            config.hub.url = venuebox_api::config::Secret::new(url);
+            config.node.name = "venue".into();
+        }
+    })
+    .await;
+    let (status, listed) = venue.get("/api/sync/productions").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(listed["productions"][0]["name"], "Annual Conference 2024");
+    let (status, body) = venue
+        .post(
+            &format!("/api/sync/production/{id}/download"),
+            json!({"lock": "yes"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = venue
+        .post(&format!("/api/sync/production/{id}/download"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let mut phase = String::new();
+    for _ in 0..200 {
+        let (_, status) = venue.get("/api/sync/status").await;
+        phase = status["download"]["phase"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        if phase == "done" || phase == "failed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(phase, "done");
+    let (_, office_show) = office.get(&format!("/api/productions/{id}")).await;
+    let (_, venue_show) = venue.get(&format!("/api/productions/{id}")).await;
+    assert_eq!(portable(venue_show), portable(office_show));
+    for (family, _) in families {
+        let (_, ours) = office.get(&format!("/api/{family}/production/{id}")).await;
+        let (_, theirs) = venue.get(&format!("/api/{family}/production/{id}")).await;
+        let ours: Vec<Value> = ours
+            .as_array()
+            .unwrap()
+            .iter()
+            .cloned()
+            .map(portable)
+            .collect();
+        let theirs: Vec<Value> = theirs
+            .as_array()
+            .unwrap()
+            .iter()
+            .cloned()
+            .map(portable)
+            .collect();
+        assert!(!ours.is_empty());
+        assert_eq!(theirs, ours, "{family}: same rows, same order");
+    }
+    office.stop().await;
+    venue.stop().await;
+}
