@@ -110,6 +110,7 @@ pub fn create_app(
     }
     app.app_data(web::Data::new(state.store.clone()))
         .app_data(web::Data::new(state.sync.clone()))
+        .app_data(web::Data::new(state.config.clone()))
         .app_data(web::Data::new(state.facts.clone()))
         .app_data(web::Data::new(state.realtime.clone()))
         .app_data(web::Data::new(state.advertiser.clone()))
@@ -137,9 +138,27 @@ pub fn create_app(
         .configure(venuebox_realtime::configure)
         .configure(crate::auth::configure)
         .route("/metrics", web::get().to(crate::metrics::expose))
+        .route("/admin", web::get().to(admin_page))
+        .route("/admin/admin.js", web::get().to(admin_script))
         .service(web::scope("/api").configure(|cfg| routes::configure(cfg, true)))
         .configure(|cfg| routes::configure(cfg, false))
         .default_service(web::to(crate::ui::static_file))
+}
+
+/// The status page (admin only, by the access policy's `/admin` rule).
+async fn admin_page(config: web::Data<Arc<Config>>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(crate::pages::admin(
+            &config.node.name,
+            config.auth.mode == AuthMode::Open,
+        ))
+}
+
+async fn admin_script() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .body(crate::pages::ADMIN_JS)
 }
 
 /// CORS. Open mode keeps the old server's permissive CORS (contract §1.3), without

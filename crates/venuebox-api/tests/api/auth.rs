@@ -6,7 +6,7 @@ use venuebox_api::config::{AuthMode, Secret};
 use venuebox_store::registry;
 use venuebox_store::registry::Scope;
 
-use crate::helpers::{TestApp, spawn_app_with};
+use crate::helpers::{TestApp, spawn_app, spawn_app_with};
 
 const ADMIN: &str = "admin passphrase for tests";
 const EDITOR: &str = "crew passphrase for tests";
@@ -675,4 +675,55 @@ async fn the_crew_web_app_is_served_behind_the_login_and_shares_paths_with_the_a
         .unwrap();
     assert_eq!(climbing.status(), StatusCode::NOT_FOUND);
     app.stop().await;
+}
+
+async fn page(app: &TestApp, path: &str, cookie: Option<&str>) -> (StatusCode, String) {
+    let mut request = app
+        .client
+        .get(format!("{}{path}", app.address))
+        .header(header::ACCEPT, "text/html");
+    if let Some(cookie) = cookie {
+        request = request.header(header::COOKIE, cookie);
+    }
+    let response = request.send().await.unwrap();
+    (response.status(), response.text().await.unwrap())
+}
+
+#[actix_web::test]
+async fn the_status_page_is_for_the_admin_and_announces_open_mode() {
+    let app = locked_app(|config| config.node.name = "FOH rack".into()).await;
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let stranger = no_redirects
+        .get(format!("{}/admin", app.address))
+        .header(header::ACCEPT, "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert!(stranger.status().is_redirection(), "{}", stranger.status());
+    let admin = sign_in(&app, ADMIN).await;
+    let (status, html) = page(&app, "/admin", Some(&admin)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Venuebox — FOH rack"), "{html}");
+    assert!(
+        !html.contains("Open mode"),
+        "passphrase mode has no warning"
+    );
+    assert!(html.contains(r#"<script src="/admin/admin.js">"#));
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "nothing external"
+    );
+    let (status, script) = page(&app, "/admin/admin.js", Some(&admin)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(script.contains("/api/sync/status"));
+    app.stop().await;
+
+    let open = spawn_app().await;
+    let (status, html) = page(&open, "/admin", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Open mode: anyone on this network"), "{html}");
+    open.stop().await;
 }
