@@ -23,4 +23,6 @@ npm ci --prefix tests/node --no-audit --no-fund --loglevel=error
 (cd tests/node && VENUEBOX_BIN="$PWD/../../target/debug/venuebox" node --test --test-concurrency=1)
 say "mDNS tests, inside network namespaces (python-zeroconf and venuebox discover as clients)"
 tests/mdns/run.sh target/debug/venuebox .venv/bin/python
+say "the systemd unit"
+tests/systemd/verify.sh target/debug/venuebox
 say "all tests passed"

@@ -140,8 +140,29 @@ fn open_reader(path: &Path) -> Result<Connection> {
 }
 
 /// Applies pending migrations; returns the names of those applied now.
-fn migrate(conn: &mut Connection) -> Result<Vec<String>> {
-    let report = embedded::migrations::runner().run(conn)?;
+/// Where the snapshot taken before an upgrade goes: the default backups folder.
+pub const BACKUPS_DIR: &str = "backups";
+
+/// Applies pending migrations; returns the names of those applied now. An existing database
+/// with migrations pending is first copied to `<data_dir>/backups` (a verified snapshot), and
+/// all pending migrations run in one transaction: a failing one leaves the database exactly
+/// as it was, and the error says which migration failed and why.
+fn migrate(conn: &mut Connection, database: &Path) -> Result<Vec<String>> {
+    let runner = embedded::migrations::runner().set_grouped(true);
+    let existing: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'refinery_schema_history')",
+        [],
+        |row| row.get(0),
+    )?;
+    if existing && runner.get_applied_migrations(conn)?.len() < runner.get_migrations().len() {
+        let dir = database
+            .parent()
+            .map(|p| p.join(BACKUPS_DIR))
+            .unwrap_or_else(|| PathBuf::from(BACKUPS_DIR));
+        let saved = backup::snapshot(database, &dir)?;
+        tracing::info!(file = %saved.file, "database saved before applying migrations");
+    }
+    let report = runner.run(conn)?;
     Ok(report
         .applied_migrations()
         .iter()
@@ -156,7 +177,7 @@ impl Store {
         let lock = DataDirLock::acquire(data_dir)?;
         let path = data_dir.join(DATABASE_FILE);
         let mut conn = open_writer_connection(&path)?;
-        let applied = migrate(&mut conn)?;
+        let applied = migrate(&mut conn, &path)?;
         if !applied.is_empty() {
             tracing::info!(?applied, "database migrations applied");
         }
@@ -190,8 +211,9 @@ impl Store {
     /// `venuebox migrate`. Returns the migrations applied now.
     pub fn migrate_only(data_dir: &Path) -> Result<Vec<String>> {
         let _lock = DataDirLock::acquire(data_dir)?;
-        let mut conn = open_writer_connection(&data_dir.join(DATABASE_FILE))?;
-        let applied = migrate(&mut conn)?;
+        let database = data_dir.join(DATABASE_FILE);
+        let mut conn = open_writer_connection(&database)?;
+        let applied = migrate(&mut conn, &database)?;
         seed::ensure_node_id(&conn)?;
         seed::ensure_seeded(&mut conn)?;
         Ok(applied)

@@ -293,3 +293,57 @@ async fn outbox_sequences_and_clocks_never_repeat_even_after_the_outbox_empties_
         "{next_clock} after {first_clock}"
     );
 }
+
+#[test]
+fn an_upgrade_saves_the_database_first_and_a_failed_migration_leaves_it_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime
+        .block_on(store.create(
+            registry().kind("production"),
+            body(json!({"id": "kept", "name": "Kept show"})),
+        ))
+        .unwrap();
+    store.close();
+    drop(store);
+    // Pretend the database is one version older, in a state the newest migration cannot
+    // apply to (its column already exists): the upgrade must fail as a whole.
+    let database = dir.path().join(venuebox_store::DATABASE_FILE);
+    {
+        let conn = rusqlite::Connection::open(&database).unwrap();
+        conn.execute_batch(
+            "DELETE FROM refinery_schema_history WHERE version = 4; DROP TABLE download_staging;",
+        )
+        .unwrap();
+    }
+    let failed = Store::open(dir.path(), StoreOptions::default());
+    let err = failed.err().expect("the migration fails");
+    assert!(err.to_string().contains("migration"), "{err}");
+    let conn = rusqlite::Connection::open(&database).unwrap();
+    let staging: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'download_staging'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(staging, 0, "nothing of the failed migration stayed");
+    let show: String = conn
+        .query_row(
+            "SELECT uuid FROM entities WHERE kind = 'production'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(show, "kept");
+    let saved = venuebox_store::backup::list(&dir.path().join("backups")).unwrap();
+    assert_eq!(
+        saved.len(),
+        1,
+        "a snapshot was taken before migrating: {saved:?}"
+    );
+}
