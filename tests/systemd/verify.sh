@@ -11,6 +11,19 @@ for directive in 'User=venuebox' 'StateDirectory=venuebox' 'Restart=on-failure' 
     grep -Eq "^$directive" "$unit" || { echo "missing in $unit: $directive" >&2; exit 1; }
 done
 echo "ok - the unit has its hardening directives"
+# deploy/install.sh into a folder: binary, unit and a config the binary accepts; a second run
+# keeps the config.
+stage="$(mktemp -d)"
+DESTDIR="$stage" deploy/install.sh "$bin" >/dev/null
+for file in usr/bin/venuebox lib/systemd/system/venuebox.service etc/venuebox/venuebox.toml; do
+    [ -e "$stage/$file" ] || { echo "deploy/install.sh did not install $file" >&2; exit 1; }
+done
+"$stage/usr/bin/venuebox" config show --config "$stage/etc/venuebox/venuebox.toml" >/dev/null
+echo "# edited" >> "$stage/etc/venuebox/venuebox.toml"
+DESTDIR="$stage" deploy/install.sh "$bin" >/dev/null
+grep -q '# edited' "$stage/etc/venuebox/venuebox.toml" || { echo "reinstall replaced the config" >&2; exit 1; }
+rm -rf "$stage"
+echo "ok - deploy/install.sh installs the binary, the unit and a valid config, and keeps it on upgrade"
 if ! command -v systemd-analyze >/dev/null 2>&1; then
     echo "ok - systemd-analyze not available here; verify skipped"
     exit 0
