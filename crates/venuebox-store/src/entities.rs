@@ -597,7 +597,8 @@ pub fn remove_row(conn: &Connection, kind: &KindDef, existing: &Entity) -> Resul
     Ok(())
 }
 
-fn record(
+/// Publishes a change once the transaction commits (local writes here, pulled ones in `sync`).
+pub(crate) fn record(
     tx: &mut WriteTx<'_>,
     kind: &KindDef,
     entity: &Entity,

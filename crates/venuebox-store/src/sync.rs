@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 
 use crate::clock;
 use crate::codec::Decoded;
-use crate::entities::{self, Actor, ChangeEvent, Entity, Operation};
+use crate::entities::{self, Actor, Entity, Operation};
 use crate::error::{Result, StoreError};
 use crate::hlc::Hlc;
 use crate::kinds::registry;
@@ -658,7 +658,7 @@ fn apply_upsert(
         } else {
             Operation::Created
         };
-        emit(tx, kind, &entity, operation, data, pulled_actor(change))?;
+        entities::record(tx, kind, &entity, operation, data, pulled_actor(change))?;
         return Ok(true);
     };
     let mut data = existing.data.clone();
@@ -716,7 +716,7 @@ fn apply_upsert(
         _ => Operation::Updated,
     };
     changed.remove(DELETED_FIELD);
-    emit(tx, kind, &entity, operation, changed, pulled_actor(change))?;
+    entities::record(tx, kind, &entity, operation, changed, pulled_actor(change))?;
     Ok(true)
 }
 
@@ -729,7 +729,7 @@ fn apply_delete(
         return Ok(false);
     };
     entities::remove_row(tx.conn(), kind, &existing)?;
-    emit(
+    entities::record(
         tx,
         kind,
         &existing,
@@ -738,28 +738,6 @@ fn apply_delete(
         pulled_actor(change),
     )?;
     Ok(true)
-}
-
-fn emit(
-    tx: &mut WriteTx<'_>,
-    kind: &'static KindDef,
-    entity: &Entity,
-    operation: Operation,
-    changed: Map<String, Value>,
-    actor: Actor,
-) -> Result<()> {
-    let wire = entities::render(tx.conn(), kind, entity)?;
-    tx.emit(ChangeEvent {
-        kind: kind.name,
-        operation,
-        uuid: entity.uuid.clone(),
-        display_id: entity.display_id().map(str::to_owned),
-        production_id: entity.production_id.clone(),
-        entity: wire,
-        changed,
-        actor,
-    });
-    Ok(())
 }
 
 fn store_conflict(conn: &Connection, conflict: &ConflictRecord) -> Result<usize> {
@@ -1234,7 +1212,7 @@ pub fn install_download(tx: &mut WriteTx<'_>) -> Result<Installed> {
     // than thousands of row events.
     let kind = registry().kind("production");
     if let Some(entity) = entities::load(conn, kind, &production)? {
-        emit(
+        entities::record(
             tx,
             kind,
             &entity,
