@@ -159,3 +159,40 @@ impl TestApp {
         self.get(&path).await
     }
 }
+
+/// The crew app's sample production (`tests/fixtures/sample-production.json`).
+pub fn sample_production() -> Value {
+    serde_json::from_str(include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/sample-production.json"
+    )))
+    .expect("the sample production is JSON")
+}
+
+/// The sample's families: the route family and the sample's key for its rows.
+pub const SAMPLE_FAMILIES: [(&str, &str); 3] = [
+    ("sources", "sources"),
+    ("sends", "sends"),
+    ("ip-addresses", "ipAddresses"),
+];
+
+impl TestApp {
+    /// Loads the sample production through the API, the way the crew app would; returns its id.
+    pub async fn load_sample_production(&self) -> String {
+        let sample = sample_production();
+        let mut production = sample["production"].clone();
+        production["userId"] = json!("u1");
+        let (status, created) = self.post("/api/productions", production).await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        let id = created["id"].as_str().unwrap().to_owned();
+        for (family, key) in SAMPLE_FAMILIES {
+            for row in sample[key].as_array().unwrap() {
+                let mut row = row.clone();
+                row["productionId"] = json!(id);
+                let (status, body) = self.post(&format!("/api/{family}"), row).await;
+                assert_eq!(status, StatusCode::CREATED, "{family}: {body}");
+            }
+        }
+        id
+    }
+}

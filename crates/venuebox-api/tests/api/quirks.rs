@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, spawn_app};
+use crate::helpers::{SAMPLE_FAMILIES, TestApp, sample_production, spawn_app};
 
 #[actix_web::test]
 async fn a_renumber_put_keeps_every_other_field() {
@@ -308,27 +308,9 @@ async fn the_crew_app_flows_work_under_api_and_at_the_root() {
 #[actix_web::test]
 async fn the_sample_production_loads_through_the_api() {
     let app = spawn_app().await;
-    let sample: Value = serde_json::from_str(include_str!(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/fixtures/sample-production.json"
-    )))
-    .unwrap();
-    let mut production = sample["production"].clone();
-    production["userId"] = json!("u1");
-    let (status, created) = app.post("/api/productions", production).await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
-    let id = created["id"].as_str().unwrap().to_owned();
-    for (family, key) in [
-        ("sources", "sources"),
-        ("sends", "sends"),
-        ("ip-addresses", "ipAddresses"),
-    ] {
-        for row in sample[key].as_array().unwrap() {
-            let mut row = row.clone();
-            row["productionId"] = json!(id);
-            let (status, body) = app.post(&format!("/api/{family}"), row).await;
-            assert_eq!(status, StatusCode::CREATED, "{family}: {body}");
-        }
+    let sample = sample_production();
+    let id = app.load_sample_production().await;
+    for (family, key) in SAMPLE_FAMILIES {
         let (_, list) = app.get(&format!("/api/{family}/production/{id}")).await;
         assert_eq!(
             list.as_array().unwrap().len(),

@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use venuebox_sync::testkit::{Proxy, ProxyMode, TestHub};
 
-use crate::helpers::{TestApp, spawn_app, spawn_app_with};
+use crate::helpers::{SAMPLE_FAMILIES, TestApp, spawn_app, spawn_app_with};
 
 async fn spawn_box(hub_url: &str, name: &str) -> TestApp {
     let url = hub_url.to_owned();
@@ -266,29 +266,7 @@ fn portable(mut row: Value) -> Value {
 async fn the_sample_production_downloads_onto_another_box_exactly_as_the_office_has_it() {
     let hub = TestHub::new().await;
     let office = spawn_box(&hub.url, "office").await;
-    let sample: Value = serde_json::from_str(include_str!(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/fixtures/sample-production.json"
-    )))
-    .unwrap();
-    let mut production = sample["production"].clone();
-    production["userId"] = json!("u1");
-    let (status, created) = office.post("/api/productions", production).await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
-    let id = created["id"].as_str().unwrap().to_owned();
-    let families = [
-        ("sources", "sources"),
-        ("sends", "sends"),
-        ("ip-addresses", "ipAddresses"),
-    ];
-    for (family, key) in families {
-        for row in sample[key].as_array().unwrap() {
-            let mut row = row.clone();
-            row["productionId"] = json!(id);
-            let (status, body) = office.post(&format!("/api/{family}"), row).await;
-            assert_eq!(status, StatusCode::CREATED, "{family}: {body}");
-        }
-    }
+    let id = office.load_sample_production().await;
     sync_now(&office).await;
 
     let venue = spawn_app_with({
@@ -329,7 +307,7 @@ async fn the_sample_production_downloads_onto_another_box_exactly_as_the_office_
     let (_, office_show) = office.get(&format!("/api/productions/{id}")).await;
     let (_, venue_show) = venue.get(&format!("/api/productions/{id}")).await;
     assert_eq!(portable(venue_show), portable(office_show));
-    for (family, _) in families {
+    for (family, _) in SAMPLE_FAMILIES {
         let (_, ours) = office.get(&format!("/api/{family}/production/{id}")).await;
         let (_, theirs) = venue.get(&format!("/api/{family}/production/{id}")).await;
         let ours: Vec<Value> = ours
