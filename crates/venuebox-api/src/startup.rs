@@ -246,6 +246,8 @@ pub struct Application {
     sync_task: tokio::task::JoinHandle<()>,
     /// Tasks that live as long as the server (they hold the store; stopping ends them).
     background: Vec<tokio::task::JoinHandle<()>>,
+    /// Run when a stop begins (the binary tells systemd `STOPPING=1`).
+    stop_hooks: Vec<Box<dyn FnOnce() + Send>>,
 }
 
 /// Stops a running [`Application`] from elsewhere (a signal handler, a test).
@@ -402,7 +404,18 @@ impl Application {
             sync,
             sync_task,
             background,
+            stop_hooks: Vec::new(),
         })
+    }
+
+    /// Runs `hook` as soon as a stop begins, before in-flight requests are drained.
+    pub fn on_stop(&mut self, hook: impl FnOnce() + Send + 'static) {
+        self.stop_hooks.push(Box::new(hook));
+    }
+
+    /// Keeps `task` running while the server runs; it is ended when the server stops.
+    pub fn add_background(&mut self, task: tokio::task::JoinHandle<()>) {
+        self.background.push(task);
     }
 
     pub fn port(&self) -> u16 {
@@ -457,11 +470,15 @@ impl Application {
 
     /// Serves until SIGINT/SIGTERM or [`StopHandle::stop`]; then lets in-flight requests
     /// finish, commits every queued write and stops the writer.
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+    pub async fn run_until_stopped(mut self) -> std::io::Result<()> {
         let stopper = self.handle();
+        let stop_hooks = std::mem::take(&mut self.stop_hooks);
         let signals = tokio::spawn(async move {
             shutdown_signal().await;
             tracing::info!("stopping: finishing in-flight requests");
+            for hook in stop_hooks {
+                hook();
+            }
             stopper.stop().await;
         });
         let served = self.server.await;

@@ -295,6 +295,14 @@ impl Store {
         Ok(started.elapsed())
     }
 
+    /// Checks both paths a request takes: a reader answers and the writer thread commits.
+    /// The service watchdog pings systemd only while this succeeds, so a wedged writer (every
+    /// write would hang) gets the process restarted instead of a box that looks alive.
+    pub async fn check_alive(&self) -> Result<()> {
+        self.ping().await?;
+        self.write(|_tx| Ok(())).await
+    }
+
     pub async fn list(
         &self,
         kind: &'static KindDef,

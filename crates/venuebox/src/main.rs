@@ -1,30 +1,17 @@
 //! `venuebox`: parse the command line, set up logging, hand over to the library crates.
 mod admin;
 mod cli;
+mod service;
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 use venuebox_api::{Application, Config};
 
 use cli::{Cli, Command, ConfigAction};
 
-fn init_logging() {
-    // VENUEBOX_LOG (or RUST_LOG) sets levels, e.g. "info,venuebox_store=debug".
-    let filter = EnvFilter::try_from_env("VENUEBOX_LOG")
-        .or_else(|_| EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .init();
-}
-
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    init_logging();
+    service::init_logging();
     // One process-wide TLS crypto provider (ring: builds for arm64 without cmake), installed
     // before anything could open a TLS connection to the hub.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -133,7 +120,7 @@ fn serve(config: Config) -> anyhow::Result<()> {
     runtime.block_on(async move {
         let listen = config.server.listen;
         let data_dir = config.storage.data_dir.clone();
-        let app = Application::build(config).await?;
+        let mut app = Application::build(config).await?;
         tracing::info!(
             port = app.port(),
             %listen,
@@ -149,6 +136,11 @@ fn serve(config: Config) -> anyhow::Result<()> {
                 tracing::info!("open {url}");
             }
         }
+        if let Some(watchdog) = service::spawn_watchdog(app.store().clone()) {
+            app.add_background(watchdog);
+        }
+        app.on_stop(service::notify_stopping);
+        service::notify_ready(&format!("http://{}:{}/", listen.ip(), app.port()));
         app.run_until_stopped().await?;
         tracing::info!("stopped; every acknowledged write is on disk");
         anyhow::Ok(())

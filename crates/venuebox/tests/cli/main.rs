@@ -729,3 +729,54 @@ fn an_operator_lists_downloads_with_progress_locks_and_unlocks_a_show() {
     stop(office);
     stop(venue);
 }
+
+/// The systemd notify protocol on a real datagram socket, as systemd runs it: `READY=1` once
+/// the port answers, `WATCHDOG=1` pings at half of `WATCHDOG_USEC` while the database is
+/// alive, and `STOPPING=1` when SIGTERM arrives.
+#[test]
+fn tells_systemd_ready_pings_the_watchdog_and_says_stopping() {
+    use std::os::unix::net::UnixDatagram;
+    let dir = tempfile::tempdir().unwrap();
+    let socket_path = dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let data = dir.path().join("data");
+    let served = serve_with(
+        &data,
+        &["--auth-mode", "open"],
+        &[
+            ("NOTIFY_SOCKET", socket_path.to_str().unwrap()),
+            ("WATCHDOG_USEC", "400000"),
+        ],
+    );
+    let mut receive = || {
+        let mut buffer = [0u8; 4096];
+        let n = socket.recv(&mut buffer).expect("a notification arrives");
+        String::from_utf8_lossy(&buffer[..n]).into_owned()
+    };
+    let ready = receive();
+    assert!(ready.contains("READY=1"), "{ready}");
+    assert!(
+        ready.contains("STATUS=serving on http://127.0.0.1:"),
+        "{ready}"
+    );
+    for _ in 0..3 {
+        assert_eq!(receive(), "WATCHDOG=1\n");
+    }
+    assert!(served.log().contains("systemd watchdog on"));
+    Command::new("kill")
+        .args(["-TERM", &served.child.id().to_string()])
+        .status()
+        .unwrap();
+    let stopping = loop {
+        let message = receive();
+        if message != "WATCHDOG=1\n" {
+            break message;
+        }
+    };
+    assert!(stopping.contains("STOPPING=1"), "{stopping}");
+    let mut served = served;
+    assert!(served.child.wait().unwrap().success());
+}
