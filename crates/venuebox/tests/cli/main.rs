@@ -751,7 +751,7 @@ fn tells_systemd_ready_pings_the_watchdog_and_says_stopping() {
             ("WATCHDOG_USEC", "400000"),
         ],
     );
-    let mut receive = || {
+    let receive = || {
         let mut buffer = [0u8; 4096];
         let n = socket.recv(&mut buffer).expect("a notification arrives");
         String::from_utf8_lossy(&buffer[..n]).into_owned()
