@@ -89,3 +89,18 @@ ensure_postgres() {
     fi
     export VENUEBOX_TEST_PG="$url"
 }
+
+# What `cargo deb` needs to package amd64 and cross-build arm64: Debian's aarch64 gcc (links
+# the binary and compiles the bundled SQLite and ring), the rustup target, cargo-deb itself,
+# dpkg-dev (dpkg-shlibdeps) and qemu-user to run the arm64 binary in the package checks.
+ensure_packaging_tools() {
+    ensure_apt_packages dpkg-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user binutils-aarch64-linux-gnu
+    rustup target list --installed | grep -qx aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
+    if ! cargo deb --version >/dev/null 2>&1; then
+        say "installing cargo-deb"
+        cargo install --locked cargo-deb --version 3.8.0
+    fi
+    export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
+    export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc
+    export AR_aarch64_unknown_linux_gnu=aarch64-linux-gnu-ar
+}

@@ -91,20 +91,69 @@ function renderConflicts(list) {
   }
 }
 
+function bytes(n) {
+  const units = ["B", "KB", "MB", "GB", "TB"];
+  let i = 0;
+  while (n >= 1000 && i < units.length - 1) {
+    n /= 1000;
+    i += 1;
+  }
+  return `${n.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
+}
+
+function duration(seconds) {
+  const s = Math.floor(seconds);
+  const d = Math.floor(s / 86400);
+  const h = Math.floor((s % 86400) / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  return d > 0 ? `${d} d ${h} h` : h > 0 ? `${h} h ${m} min` : m > 0 ? `${m} min ${s % 60} s` : `${s} s`;
+}
+
+// The QR codes change only when the addresses do; redrawing them every poll would flicker.
+let shownUrls = "";
+function renderUrls(urls) {
+  const key = urls.map((u) => u.url).join(" ");
+  if (key === shownUrls) return;
+  shownUrls = key;
+  const box = $("urls");
+  box.replaceChildren();
+  for (const u of urls) {
+    const figure = document.createElement("figure");
+    const img = document.createElement("img");
+    img.src = u.qr;
+    img.alt = `QR code of ${u.url}`;
+    const caption = document.createElement("figcaption");
+    caption.textContent = u.url;
+    figure.append(img, caption);
+    box.appendChild(figure);
+  }
+}
+
+function renderBox(box) {
+  $("version").textContent = text(box.version);
+  $("uptime").textContent = duration(box.uptime);
+  $("clients").textContent = String(box.connectedClients);
+  const d = box.disk;
+  $("disk").textContent = `database ${bytes(d.databaseBytes)}, ${d.backupCount} backup(s) ${bytes(d.backupBytes)}; ` +
+    `${bytes(d.filesystemAvailableBytes)} free of ${bytes(d.filesystemTotalBytes)} (${d.dataDir})`;
+  renderUrls(box.urls);
+}
+
 async function refresh() {
   try {
-    const [info, status, conflicts, backups] = await Promise.all([
-      getJson("/api/server/info"),
+    const [box, status, conflicts, backups] = await Promise.all([
+      getJson("/api/admin/status"),
       getJson("/api/sync/status"),
       getJson("/api/sync/conflicts"),
       getJson("/api/admin/backups"),
     ]);
-    $("version").textContent = text(info.version);
-    $("uptime").textContent = info.uptime !== undefined ? `${Math.round(info.uptime)} s` : text(info.uptimeSeconds);
+    renderBox(box);
     renderSync(status);
     renderConflicts(conflicts.conflicts || []);
-    const last = (backups.backups || [])[0];
-    $("backup").textContent = last ? `${last.file} (${last.bytes} bytes)` : "none yet";
+    // The list is oldest first.
+    const all = backups.backups || [];
+    const last = all[all.length - 1];
+    $("backup").textContent = last ? `${last.createdAt}: ${last.file} (${bytes(last.bytes)})` : "none yet";
     $("updated").textContent = new Date().toLocaleTimeString();
   } catch (error) {
     $("updated").textContent = `could not refresh: ${error.message}`;

@@ -78,6 +78,10 @@ pub fn admin(node_name: &str, open_mode: bool) -> String {
   button {{ padding: .3rem .7rem; margin-right: .3rem; border: 0; border-radius: 4px;
            background: #2d7ff9; color: #fff; cursor: pointer; }}
   .muted {{ color: #999; font-size: .85rem; }}
+  .urls {{ display: flex; flex-wrap: wrap; gap: 1rem; }}
+  .urls figure {{ margin: 0; text-align: center; }}
+  .urls img {{ background: #fff; width: 180px; height: 180px; display: block; }}
+  .urls figcaption {{ font-family: monospace; margin-top: .3rem; }}
 </style>
 </head>
 <body>
@@ -87,13 +91,17 @@ pub fn admin(node_name: &str, open_mode: bool) -> String {
   <tr><th>Node</th><td id="node">—</td></tr>
   <tr><th>Version</th><td id="version">—</td></tr>
   <tr><th>Uptime</th><td id="uptime">—</td></tr>
+  <tr><th>Connected clients</th><td id="clients">—</td></tr>
   <tr><th>Sync</th><td id="sync-state">—</td></tr>
   <tr><th>Queue</th><td id="queue">—</td></tr>
   <tr><th>Last push / pull</th><td><span id="last-push">—</span> / <span id="last-pull">—</span></td></tr>
   <tr><th>Clock skew to the hub</th><td id="skew">—</td></tr>
   <tr><th>Download</th><td id="download">—</td></tr>
   <tr><th>Last backup</th><td id="backup">—</td></tr>
+  <tr><th>Disk</th><td id="disk">—</td></tr>
 </table>
+<h2>Open the box on a laptop or phone</h2>
+<div class="urls" id="urls"></div>
 <p><button id="sync-now">Sync now</button> <span id="sync-result" class="muted"></span></p>
 <h2>Productions held</h2>
 <table><tbody id="holdings"></tbody></table>

@@ -140,6 +140,7 @@ pub fn create_app(
         .route("/metrics", web::get().to(crate::metrics::expose))
         .route("/admin", web::get().to(admin_page))
         .route("/admin/admin.js", web::get().to(admin_script))
+        .route("/admin/qr.svg", web::get().to(routes::admin::qr_svg))
         .service(web::scope("/api").configure(|cfg| routes::configure(cfg, true)))
         .configure(|cfg| routes::configure(cfg, false))
         .default_service(web::to(crate::ui::static_file))
@@ -238,6 +239,7 @@ fn json_error_body<B: MessageBody + 'static>(
 /// A bound, ready-to-run server.
 pub struct Application {
     port: u16,
+    listen: std::net::SocketAddr,
     server: Server,
     store: Store,
     realtime: Realtime,
@@ -397,6 +399,7 @@ impl Application {
         }
         Ok(Application {
             port,
+            listen: config.server.listen,
             server: server.run(),
             store,
             realtime,
@@ -436,23 +439,7 @@ impl Application {
 
     /// Where a person can reach the box: the mDNS host name and every address.
     pub fn urls(&self) -> Vec<String> {
-        let status = self.advertiser.status();
-        let mut urls = Vec::new();
-        if status.advertising {
-            urls.push(format!("http://{}:{}/", status.hostname, self.port));
-        }
-        let addresses = if status.addresses.is_empty() {
-            venuebox_mdns::local_addresses(&venuebox_mdns::MdnsSettings::default())
-        } else {
-            status.addresses
-        };
-        for address in addresses {
-            match address {
-                std::net::IpAddr::V4(v4) => urls.push(format!("http://{v4}:{}/", self.port)),
-                std::net::IpAddr::V6(v6) => urls.push(format!("http://[{v6}]:{}/", self.port)),
-            }
-        }
-        urls
+        crate::routes::server::reachable_urls(&self.advertiser, self.listen, self.port)
     }
 
     pub fn handle(&self) -> StopHandle {

@@ -4,6 +4,7 @@
 //!
 //! Every route is served under `/api` and, because the crew app sometimes drops the prefix
 //! after switching servers (contract §1.1), at the root too.
+pub mod admin;
 pub mod backups;
 pub mod entities;
 pub mod ports;
@@ -23,6 +24,7 @@ pub struct KindRef(pub &'static venuebox_store::KindDef);
 /// Registers the API. `prefixed` is true for the `/api` copy, false for the root aliases.
 pub fn configure(cfg: &mut web::ServiceConfig, prefixed: bool) {
     server::configure(cfg, prefixed);
+    admin::configure(cfg);
     backups::configure(cfg);
     sync::configure(cfg);
     transfer::configure(cfg);

@@ -1,4 +1,5 @@
 //! Health and server information (contract §3.1).
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use actix_web::{HttpResponse, web};
@@ -15,6 +16,30 @@ pub struct ServerFacts {
 }
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Where a person can reach the box: the mDNS host name while advertising, then every
+/// address it listens on (all interfaces' when bound to 0.0.0.0 or ::).
+pub fn reachable_urls(advertiser: &Advertiser, listen: SocketAddr, port: u16) -> Vec<String> {
+    let url = |ip: IpAddr| match ip {
+        IpAddr::V4(v4) => format!("http://{v4}:{port}/"),
+        IpAddr::V6(v6) => format!("http://[{v6}]:{port}/"),
+    };
+    if !listen.ip().is_unspecified() {
+        return vec![url(listen.ip())];
+    }
+    let status = advertiser.status();
+    let mut urls = Vec::new();
+    if status.advertising {
+        urls.push(format!("http://{}:{port}/", status.hostname));
+    }
+    let addresses = if status.addresses.is_empty() {
+        venuebox_mdns::local_addresses(&venuebox_mdns::MdnsSettings::default())
+    } else {
+        status.addresses
+    };
+    urls.extend(addresses.into_iter().map(url));
+    urls
+}
 
 pub fn configure(cfg: &mut web::ServiceConfig, prefixed: bool) {
     if prefixed {

@@ -230,6 +230,8 @@ fn route_table(production: &str) -> Vec<Route> {
         route(Method::POST, "/api/sync/production/x/lock", Needs::Admin),
         route(Method::POST, "/api/sync/production/x/unlock", Needs::Admin),
         route(Method::GET, "/api/admin/backups", Needs::Admin),
+        route(Method::GET, "/api/admin/status", Needs::Admin),
+        route(Method::GET, "/admin/qr.svg?text=x", Needs::Admin),
         route(Method::POST, "/api/admin/backups", Needs::Admin),
         route(Method::GET, "/api/auth/me", Needs::Viewer),
         route(Method::GET, "/api/auth/tokens", Needs::Admin),
@@ -719,6 +721,44 @@ async fn the_status_page_is_for_the_admin_and_announces_open_mode() {
     let (status, script) = page(&app, "/admin/admin.js", Some(&admin)).await;
     assert_eq!(status, StatusCode::OK);
     assert!(script.contains("/api/sync/status"));
+
+    // What the page shows beyond sync: how to reach the box, clients, disk.
+    let (status, facts) = call(&app, Method::GET, "/api/admin/status", Some(&admin), None).await;
+    assert_eq!(status, StatusCode::OK, "{facts}");
+    assert_eq!(facts["nodeName"], "FOH rack");
+    let url = format!("{}/", app.address);
+    assert_eq!(
+        facts["urls"][0]["url"],
+        json!(url),
+        "bound to loopback: one URL"
+    );
+    assert_eq!(facts["connectedClients"], 0);
+    assert!(facts["disk"]["databaseBytes"].as_u64().unwrap() > 0);
+    assert!(facts["disk"]["filesystemAvailableBytes"].as_u64().unwrap() > 0);
+    let qr = facts["urls"][0]["qr"].as_str().unwrap();
+    let response = app
+        .client
+        .get(format!("{}{qr}", app.address))
+        .header(header::COOKIE, &admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()[header::CONTENT_TYPE], "image/svg+xml");
+    assert!(response.text().await.unwrap().contains("<svg"));
+    let (status, error) = call(
+        &app,
+        Method::GET,
+        &format!("/admin/qr.svg?text={}", "x".repeat(300)),
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        error["error"].as_str().unwrap().contains("\"text\""),
+        "{error}"
+    );
     app.stop().await;
 
     let open = spawn_app().await;
