@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The crew app's start-up requests, sent by curl to the real `venuebox` binary on a
 # loopback port, at /api and at the root; then /metrics, read by Prometheus' reference
-# parser. Usage: tests/smoke/curl.sh path/to/venuebox [python-with-prometheus_client]
+# parser, and the .xlsx export, read by openpyxl.
+# Usage: tests/smoke/curl.sh path/to/venuebox [python-with-prometheus_client-and-openpyxl]
 set -euo pipefail
 bin=${1:?usage: $0 path/to/venuebox [python]}
 python=${2:-}
@@ -92,6 +93,42 @@ for name in ["venuebox_store_writes", "venuebox_store_commits", "venuebox_databa
 assert families["venuebox_database_bytes"].samples[0].value > 0
 PY
     then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAILED: /metrics did not parse as expected"; fi
+
+    # The spreadsheet export, written by `venuebox export` and read back by openpyxl: a sheet
+    # per kind, as many rows as the JSON export has, the values in their cells.
+    curl -sS -X POST "${json[@]}" -d '{"productionId":"smokeapi","name":"CAM 1","type":"CAMERA"}' \
+        "$base/api/sources" >/dev/null
+    curl -sS "$base/api/productions/smokeapi/export" >"$data/export.json"
+    "$bin" export --production smokeapi --out "$data/export.xlsx" --url "$base" 2>/dev/null
+    if "$python" - "$data/export.json" "$data/export.xlsx" <<'PY'
+import json, sys
+from openpyxl import load_workbook
+document = json.load(open(sys.argv[1]))
+book = load_workbook(sys.argv[2], read_only=True)
+assert book.sheetnames[0] == "production", book.sheetnames
+production = {row[0]: row[1] for row in book["production"].iter_rows(min_row=2, values_only=True)}
+assert production["name"] == "Smoke", production
+kinds = document["kinds"]
+assert len(book.sheetnames) == 1 + len(kinds), (book.sheetnames, list(kinds))
+for sheet_name, (kind, rows) in zip(book.sheetnames[1:], kinds.items()):
+    table = list(book[sheet_name].iter_rows(values_only=True))
+    header = list(table[0])
+    assert len(table) - 1 == len(rows), (sheet_name, len(table) - 1, len(rows))
+    for row, entity in zip(table[1:], rows):
+        for column, value in zip(header, row):
+            want = entity.get(column)
+            if isinstance(want, (list, dict)):
+                want = json.dumps(want, separators=(",", ":"), ensure_ascii=False)
+            if isinstance(want, (int, float)) and not isinstance(want, bool):
+                assert float(value) == float(want), (sheet_name, column, value, want)
+            else:
+                assert value == want, (sheet_name, column, value, want)
+sources = list(book["sources"].iter_rows(values_only=True))
+assert dict(zip(sources[0], sources[1]))["name"] == "CAM 1"
+checklist = list(book["checklist-items"].iter_rows(values_only=True))
+assert dict(zip(checklist[0], checklist[1]))["title"] == "Patch"
+PY
+    then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAILED: the .xlsx export did not read back as the JSON export"; fi
 fi
 
 echo "$passed passed, $failed failed"

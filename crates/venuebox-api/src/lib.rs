@@ -13,6 +13,7 @@ pub mod pages;
 pub mod routes;
 pub mod startup;
 pub mod ui;
+pub mod xlsx;
 
 pub use config::Config;
 pub use error::ApiError;

@@ -135,6 +135,17 @@ async fn admin_call(
     path: &str,
     body: Option<Value>,
 ) -> anyhow::Result<Value> {
+    let response = admin_request(url, method, path, body).await?;
+    Ok(response.json().await.unwrap_or_default())
+}
+
+/// Sends one request to the running box as admin; a non-2xx answer becomes its error message.
+async fn admin_request(
+    url: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> anyhow::Result<reqwest::Response> {
     let url = url.trim_end_matches('/');
     let client = reqwest::Client::new();
     let cookie = sign_in(&client, url).await?;
@@ -150,17 +161,49 @@ async fn admin_call(
         .await
         .with_context(|| format!("cannot reach the box at {url}"))?;
     let status = response.status();
-    let answer: Value = response.json().await.unwrap_or_default();
     if !status.is_success() {
+        let answer: Value = response.json().await.unwrap_or_default();
         bail!(
             "{status}: {}",
             answer["error"].as_str().unwrap_or("request failed")
         );
     }
-    Ok(answer)
+    Ok(response)
 }
 
-pub fn export(url: &str, production: &str, out: Option<&Path>) -> anyhow::Result<()> {
+/// The export format: named, else taken from the file's extension (`.xlsx`), else JSON.
+pub fn export_format(format: Option<&str>, out: Option<&Path>) -> &'static str {
+    match format {
+        Some("xlsx") => "xlsx",
+        Some(_) => "json",
+        None if out.and_then(Path::extension).is_some_and(|e| e == "xlsx") => "xlsx",
+        None => "json",
+    }
+}
+
+pub fn export(
+    url: &str,
+    production: &str,
+    out: Option<&Path>,
+    format: Option<&str>,
+) -> anyhow::Result<()> {
+    if export_format(format, out) == "xlsx" {
+        let Some(file) = out else {
+            bail!("an .xlsx workbook needs --out FILE");
+        };
+        let path = format!("/api/productions/{production}/export?format=xlsx");
+        let bytes = runtime()?.block_on(async {
+            let response = admin_request(url, reqwest::Method::GET, &path, None).await?;
+            anyhow::Ok(response.bytes().await?)
+        })?;
+        std::fs::write(file, &bytes).with_context(|| format!("writing {}", file.display()))?;
+        eprintln!(
+            "exported {production}: a workbook of {} bytes to {}",
+            bytes.len(),
+            file.display()
+        );
+        return Ok(());
+    }
     let path = format!("/api/productions/{production}/export");
     let document = runtime()?.block_on(admin_call(url, reqwest::Method::GET, &path, None))?;
     let text = serde_json::to_string_pretty(&document)?;

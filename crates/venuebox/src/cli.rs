@@ -38,14 +38,18 @@ pub enum Command {
         #[command(flatten)]
         common: CommonArgs,
     },
-    /// Write a production, with every row of every kind, as JSON (from a running box).
+    /// Write a production, with every row of every kind, as JSON (what `import` reads) or as
+    /// an .xlsx workbook with a sheet per kind (from a running box).
     Export {
         /// The production's id.
         #[arg(long)]
         production: String,
-        /// File to write (default: standard output).
+        /// File to write (default: standard output; required for xlsx).
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+        /// json or xlsx (default: xlsx when FILE ends in .xlsx, else json).
+        #[arg(long, value_parser = ["json", "xlsx"])]
+        format: Option<String>,
         #[arg(long, default_value = "http://127.0.0.1:3010", env = "VENUEBOX_URL")]
         url: String,
     },

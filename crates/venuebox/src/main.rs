@@ -74,8 +74,9 @@ fn main() -> anyhow::Result<()> {
         Command::Export {
             production,
             out,
+            format,
             url,
-        } => admin::export(&url, &production, out.as_deref()),
+        } => admin::export(&url, &production, out.as_deref(), format.as_deref()),
         Command::Import { file, url } => admin::import(&url, &file),
         Command::Sync {
             once,

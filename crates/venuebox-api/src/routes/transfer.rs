@@ -1,8 +1,9 @@
-//! `GET /api/productions/:id/export` and `POST /api/productions/import` (registered before the
+//! `GET /api/productions/:id/export[?format=xlsx]` and `POST /api/productions/import` (registered before the
 //! productions family, whose scope would otherwise claim these paths).
 use actix_web::{HttpResponse, web};
+use serde::Deserialize;
 use serde_json::Value;
-use venuebox_store::{Store, transfer};
+use venuebox_store::{Store, StoreError, transfer};
 
 use crate::error::ApiResult;
 use crate::extract::JsonObject;
@@ -12,10 +13,59 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/productions/{id}/export", web::get().to(export));
 }
 
-async fn export(store: web::Data<Store>, id: web::Path<String>) -> ApiResult<HttpResponse> {
+#[derive(Deserialize)]
+struct ExportQuery {
+    #[serde(default)]
+    format: ExportFormat,
+}
+
+#[derive(Deserialize, Default, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum ExportFormat {
+    #[default]
+    Json,
+    Xlsx,
+}
+
+const XLSX_TYPE: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+
+/// `?format=json` (default): the document `import` reads back. `?format=xlsx`: a workbook
+/// with a sheet per kind, for people (it is not read back).
+async fn export(
+    store: web::Data<Store>,
+    id: web::Path<String>,
+    query: web::Query<ExportQuery>,
+) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
-    let document = store.read(move |conn| transfer::export(conn, &id)).await?;
-    Ok(HttpResponse::Ok().json(document))
+    let document = store
+        .read({
+            let id = id.clone();
+            move |conn| transfer::export(conn, &id)
+        })
+        .await?;
+    match query.format {
+        ExportFormat::Json => Ok(HttpResponse::Ok().json(document)),
+        ExportFormat::Xlsx => {
+            let bytes = web::block(move || crate::xlsx::workbook(&document))
+                .await
+                .map_err(|e| StoreError::Internal(e.to_string()))?
+                .map_err(|e| StoreError::Internal(format!("writing the workbook: {e}")))?;
+            let file = format!(
+                "{}.xlsx",
+                id.replace(
+                    |c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '_',
+                    "_"
+                )
+            );
+            Ok(HttpResponse::Ok()
+                .content_type(XLSX_TYPE)
+                .insert_header((
+                    "Content-Disposition",
+                    format!("attachment; filename=\"{file}\""),
+                ))
+                .body(bytes))
+        }
+    }
 }
 
 async fn import(store: web::Data<Store>, JsonObject(body): JsonObject) -> ApiResult<HttpResponse> {
