@@ -25,4 +25,7 @@ say "mDNS tests, inside network namespaces (python-zeroconf and venuebox discove
 tests/mdns/run.sh target/debug/venuebox .venv/bin/python
 say "the systemd unit"
 tests/systemd/verify.sh target/debug/venuebox
+say "Debian packages: amd64 and arm64 (cross-built), their contents, the arm64 binary under qemu"
+scripts/package.sh
+tests/package/verify.sh
 say "all tests passed"
