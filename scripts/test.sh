@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 ensure_build_deps
-command -v dpkg-query >/dev/null 2>&1 && ensure_apt_packages curl jq iproute2 util-linux
+command -v dpkg-query >/dev/null 2>&1 && ensure_apt_packages curl jq iproute2 util-linux chromium
 ensure_node
 ensure_python_venv
 ensure_postgres
@@ -18,7 +18,7 @@ say "unit and integration tests"
 cargo test --workspace --locked
 say "protocol smoke test with curl against the real binary"
 tests/smoke/curl.sh target/debug/venuebox .venv/bin/python
-say "realtime protocol tests with socket.io-client against the real binary"
+say "protocol tests with socket.io-client, and the status page in headless Chromium (playwright-core)"
 npm ci --prefix tests/node --no-audit --no-fund --loglevel=error
 (cd tests/node && VENUEBOX_BIN="$PWD/../../target/debug/venuebox" node --test --test-concurrency=1)
 say "mDNS tests, inside network namespaces (python-zeroconf and venuebox discover as clients)"

@@ -16,12 +16,14 @@ export class Box {
     this.port = Number(new URL(base).port);
   }
 
-  // Starts a box. `realtime` overrides [realtime] settings; `port` reuses a port; `dir` a data folder.
-  static async start({ realtime = {}, port = 0, dir, auth = 'open', env = {} } = {}) {
+  // Starts a box. `realtime` and `hub` override settings of those sections (values are TOML);
+  // `port` reuses a port; `dir` a data folder.
+  static async start({ realtime = {}, hub = {}, port = 0, dir, auth = 'open', env = {} } = {}) {
     dir ??= mkdtempSync(join(tmpdir(), 'venuebox-node-'));
     const config = join(dir, 'venuebox.toml');
-    const lines = Object.entries(realtime).map(([k, v]) => `${k} = ${v}`);
-    writeFileSync(config, `[realtime]\n${lines.join('\n')}\n`);
+    const section = (name, values) =>
+      `[${name}]\n${Object.entries(values).map(([k, v]) => `${k} = ${v}`).join('\n')}\n`;
+    writeFileSync(config, section('realtime', realtime) + section('hub', hub));
     const child = spawn(BIN, ['serve', '--listen', `127.0.0.1:${port}`, '--no-mdns', '--auth-mode', auth,
       '--data-dir', join(dir, 'data'), '--config', config],
     { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });

@@ -73,7 +73,7 @@ function renderConflicts(list) {
     cell(row, c.winnerValue);
     cell(row, c.loserValue);
     const actions = document.createElement("td");
-    for (const [label, choice] of [["Keep current", "ours"], ["Take other", "theirs"]]) {
+    for (const [label, choice] of [["Keep current", "ours"], ["Take overwritten", "theirs"]]) {
       const button = document.createElement("button");
       button.textContent = label;
       button.addEventListener("click", async () => {

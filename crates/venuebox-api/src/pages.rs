@@ -100,9 +100,9 @@ pub fn admin(node_name: &str, open_mode: bool) -> String {
   <tr><th>Last backup</th><td id="backup">—</td></tr>
   <tr><th>Disk</th><td id="disk">—</td></tr>
 </table>
+<p><button id="sync-now">Sync now</button> <span id="sync-result" class="muted"></span></p>
 <h2>Open the box on a laptop or phone</h2>
 <div class="urls" id="urls"></div>
-<p><button id="sync-now">Sync now</button> <span id="sync-result" class="muted"></span></p>
 <h2>Productions held</h2>
 <table><tbody id="holdings"></tbody></table>
 <h2>Conflicts (<span id="conflict-count">0</span>)</h2>
