@@ -21,6 +21,8 @@ tests/smoke/curl.sh target/debug/venuebox .venv/bin/python
 say "protocol tests with socket.io-client, and the status page in headless Chromium (playwright-core)"
 npm ci --prefix tests/node --no-audit --no-fund --loglevel=error
 (cd tests/node && VENUEBOX_BIN="$PWD/../../target/debug/venuebox" node --test --test-concurrency=1)
+say "power-cut torture, short: SIGKILL under 8 writers, nothing acknowledged may be lost (scripts/torture.sh runs more)"
+python3 tests/torture/power_cut.py target/debug/venuebox 5 8
 say "mDNS tests, inside network namespaces (python-zeroconf and venuebox discover as clients)"
 tests/mdns/run.sh target/debug/venuebox .venv/bin/python
 say "the systemd unit"
