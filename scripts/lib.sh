@@ -51,7 +51,7 @@ ensure_python_venv() {
     if [ ! -x .venv/bin/python ]; then
         python3 -m venv .venv
     fi
-    .venv/bin/python -c 'import zeroconf, prometheus_client, openpyxl' 2>/dev/null || .venv/bin/pip install --quiet -r tests/requirements.txt
+    .venv/bin/python -c 'import zeroconf, prometheus_client, openpyxl, schemathesis' 2>/dev/null || .venv/bin/pip install --quiet -r tests/requirements.txt
 }
 
 # Runs a command as the postgres system user (peer authentication on the local socket).

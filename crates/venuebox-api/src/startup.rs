@@ -138,6 +138,7 @@ pub fn create_app(
         .configure(venuebox_realtime::configure)
         .configure(crate::auth::configure)
         .route("/metrics", web::get().to(crate::metrics::expose))
+        .route("/api/openapi.json", web::get().to(crate::openapi::serve))
         .route("/admin", web::get().to(admin_page))
         .route("/admin/admin.js", web::get().to(admin_script))
         .route("/admin/qr.svg", web::get().to(routes::admin::qr_svg))

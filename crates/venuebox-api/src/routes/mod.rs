@@ -21,6 +21,15 @@ use venuebox_store::registry::Scope;
 #[derive(Clone, Copy)]
 pub struct KindRef(pub &'static venuebox_store::KindDef);
 
+/// The kinds served by the generic family routes (also what the OpenAPI document describes).
+pub fn served_kinds() -> impl Iterator<Item = &'static venuebox_store::KindDef> {
+    registry().all().iter().filter(|kind| match kind.scope {
+        Scope::Production => true,
+        // Settings lists and the key/value store have list-level routes of their own.
+        Scope::Global => ["production", "format", "equipment"].contains(&kind.name),
+    })
+}
+
 /// Registers the API. `prefixed` is true for the `/api` copy, false for the root aliases.
 pub fn configure(cfg: &mut web::ServiceConfig, prefixed: bool) {
     server::configure(cfg, prefixed);
@@ -30,15 +39,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, prefixed: bool) {
     transfer::configure(cfg);
     settings::configure(cfg);
     ports::configure(cfg);
-    for kind in registry().all() {
-        let served = match kind.scope {
-            Scope::Production => true,
-            // Settings lists and the key/value store have list-level routes of their own.
-            Scope::Global => ["production", "format", "equipment"].contains(&kind.name),
-        };
-        if !served {
-            continue;
-        }
+    for kind in served_kinds() {
         for family in kind.families() {
             cfg.service(entities::family_scope(family, KindRef(kind)));
         }

@@ -219,3 +219,63 @@ async fn the_default_limit_is_one_mebibyte() {
     assert_eq!(status, StatusCode::CREATED);
     app.stop().await;
 }
+
+/// The OpenAPI document is generated from the registry: every family the box serves is in it,
+/// and every path in it is a route of the box (a made-up key gives the kind's own 404, never
+/// "Route not found").
+#[actix_web::test]
+async fn the_openapi_document_describes_exactly_the_served_routes() {
+    let app = spawn_app().await;
+    let document: Value = app
+        .client
+        .get(format!("{}/api/openapi.json", app.address))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(document["openapi"], "3.0.3");
+    let paths = document["paths"].as_object().unwrap();
+    for family in [
+        "sources",
+        "computers",
+        "checklist-items",
+        "productions",
+        "equipment",
+        "cables",
+    ] {
+        assert!(
+            paths.contains_key(&format!("/api/{family}/{{key}}")),
+            "{family}"
+        );
+    }
+    assert!(paths.contains_key("/api/sources/production/{productionId}"));
+    for (path, operations) in paths {
+        let concrete = path
+            .replace("{key}", "no-such-row")
+            .replace("{productionId}", "no-such-show");
+        if operations.get("get").is_none() {
+            continue;
+        }
+        let response = app
+            .client
+            .get(format!("{}{concrete}", app.address))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let body: Value = response.json().await.unwrap();
+        assert_ne!(body["code"], "ROUTE_NOT_FOUND", "{path} is not a route");
+        assert!(status == 200 || status == 404, "{path}: {status} {body}");
+    }
+    let source = &document["components"]["schemas"]["SourcesCreate"];
+    assert_eq!(source["additionalProperties"], false);
+    assert!(
+        source["required"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("productionId"))
+    );
+    app.stop().await;
+}
