@@ -11,6 +11,7 @@ pub mod extract;
 pub mod metrics;
 pub mod openapi;
 pub mod pages;
+mod request_log;
 pub mod routes;
 pub mod startup;
 pub mod ui;

@@ -134,7 +134,7 @@ pub fn create_app(
         .wrap(security_headers())
         .wrap(cors(&state.config))
         .wrap(actix_web::middleware::from_fn(crate::metrics::record))
-        .wrap(TracingLogger::default())
+        .wrap(TracingLogger::<crate::request_log::RequestLog>::new())
         .configure(venuebox_realtime::configure)
         .configure(crate::auth::configure)
         .route("/metrics", web::get().to(crate::metrics::expose))
