@@ -1,20 +1,38 @@
 #!/usr/bin/env bash
-# Benchmarks (figures, not pass/fail): API write and read throughput over loopback.
-# Usage: scripts/bench.sh [seconds-per-level]
+# Benchmarks (figures, not pass/fail), release build, everything on loopback, mDNS off.
+# Prints each figure with the command that produced it; JSON lands in target/bench/.
+#   1. REST under wrk at 16 and 64 connections: req/s, p50/p99/max, server CPU per request
+#      (scripts/bench-rest.sh)
+#   2. durable write rate at 1/10/50 clients and group-commit batch sizes (bench_api example)
+#   3. realtime: one edit fanned out to 100 socket.io-client connections, server RSS with them
+#   4. footprint: start-up to a healthy /health on an existing database, idle RSS, binary size
+#   5. sync push and pull rates, pre-show download of a 10,000-entity production
+# Usage: scripts/bench.sh [seconds-per-REST-run]      (default 10)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 ensure_build_deps
-say "API throughput (release build, server and client on this machine, mDNS off)"
-cargo run --release --locked -q -p venuebox-api --example bench_api -- "${1:-5}" open
-say "the same with crew credentials checked on every request (editor bearer token)"
-cargo run --release --locked -q -p venuebox-api --example bench_api -- "${1:-5}" token
-say "realtime delivery latency (100 socket.io-client connections, release build)"
 ensure_node
+mkdir -p target/bench
+seconds="${1:-10}"
+say "1. REST under wrk (scripts/bench-rest.sh $seconds)"
+scripts/bench-rest.sh "$seconds"
+say "2. durable writes: concurrent creates, fsync before every acknowledgement (bench_api example)"
+cargo run --release --locked -q -p venuebox-api --example bench_api -- 5 open
+say "   the same with an editor bearer token checked on every request"
+cargo run --release --locked -q -p venuebox-api --example bench_api -- 5 token
+say "3. realtime delivery to 100 socket.io-client connections (tests/node/bench-latency.mjs 100 50)"
 cargo build --release --locked -q -p venuebox
 npm ci --prefix tests/node --no-audit --no-fund --loglevel=error
 (cd tests/node && VENUEBOX_BIN="$PWD/../../target/release/venuebox" node bench-latency.mjs 100 50)
-say "sync push and pull rates"
+say "4. footprint (tests/bench/startup.py target/release/venuebox 10)"
+python3 tests/bench/startup.py target/release/venuebox 10 | tee target/bench/startup.json
+strip -o target/bench/venuebox.stripped target/release/venuebox
+binary=$(stat -c %s target/bench/venuebox.stripped)
+rm target/bench/venuebox.stripped
+echo "stripped release binary: $binary bytes ($((binary / 1024 / 1024)) MiB)"
+echo "{\"strippedBinaryBytes\": $binary}" >target/bench/binary.json
+say "5. sync push and pull rates (scripts/bench-sync.sh 10000)"
 scripts/bench-sync.sh 10000
-say "pre-show download rate and peak memory"
+say "   pre-show download (scripts/bench-download.sh 10000)"
 scripts/bench-download.sh 10000
