@@ -23,6 +23,8 @@ npm ci --prefix tests/node --no-audit --no-fund --loglevel=error
 (cd tests/node && VENUEBOX_BIN="$PWD/../../target/debug/venuebox" node --test --test-concurrency=1)
 say "power-cut torture, short: SIGKILL under 8 writers, nothing acknowledged may be lost (scripts/torture.sh runs more)"
 python3 tests/torture/power_cut.py target/debug/venuebox 5 8
+say "hub faults under load, short: 50 clients for 5 s while the hub link flaps; no client error, no gap"
+python3 tests/torture/load_with_faults.py target/debug/venuebox "$VENUEBOX_TEST_PG" 5 50
 say "bad input at scale: schemathesis against the generated OpenAPI document, no 5xx, no crash"
 tests/torture/bad_input.sh target/debug/venuebox .venv/bin/schemathesis 3
 say "mDNS tests, inside network namespaces (python-zeroconf and venuebox discover as clients)"
