@@ -32,16 +32,20 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
 ticks_per_second=$(getconf CLK_TCK)
 post() { curl -sS -X POST -H 'Content-Type: application/json' -d "$2" "$base$1"; }
 
-say "seeding: a production of 50 sources (reads), one for creates, 256 rows to update"
+say "seeding: a production of 50 sources (reads), one for creates, 2 x 256 rows to update"
 post /api/productions '{"id":"bench-read","name":"Bench reads"}' >/dev/null
 post /api/productions '{"id":"bench-write","name":"Bench writes"}' >/dev/null
 post /api/productions '{"id":"bench-update","name":"Bench updates"}' >/dev/null
 for i in $(seq 1 50); do
     post /api/sources "{\"productionId\":\"bench-read\",\"name\":\"CAM $i\",\"type\":\"CAMERA\",\"outputs\":[{\"connector\":\"SDI\"}]}" | jq -r .uuid
 done >"$work/read-rows"
-for i in $(seq 1 256); do
-    post /api/sources "{\"productionId\":\"bench-update\",\"name\":\"ROW $i\",\"type\":\"CAMERA\"}" | jq -r .uuid
-done >"$work/update-rows"
+# Each run updates rows of its own, so every run starts from version 1 (wrk's script tracks
+# the versions it gets back).
+for connections in 16 64; do
+    for i in $(seq 1 256); do
+        post /api/sources "{\"productionId\":\"bench-update\",\"name\":\"ROW $i\",\"type\":\"CAMERA\"}" | jq -r .uuid
+    done >"$work/update-rows-$connections"
+done
 sleep 2
 idle_rss=$(rss_kb)
 
@@ -52,7 +56,7 @@ for connections in 16 64; do
         case "$scenario" in
             get|list) rows="$work/read-rows"; production=bench-read ;;
             create) rows="$work/read-rows"; production=bench-write ;;
-            update) rows="$work/update-rows"; production=bench-update ;;
+            update) rows="$work/update-rows-$connections"; production=bench-update ;;
         esac
         writes_before=$(metric venuebox_store_writes_total)
         commits_before=$(metric venuebox_store_commits_total)

@@ -276,7 +276,8 @@ pub fn encode(kind: &KindDef, entity: &Entity) -> Value {
     let key = |camel_key: &'static str, snake_key: &'static str| {
         if camel { camel_key } else { snake_key }
     };
-    let mut out = Map::new();
+    // Sized once: growing an index map rehashes every key (3 % of a list in the profile).
+    let mut out = Map::with_capacity(kind.fields.len() + 12);
     if kind.key == KeyStyle::Uuid {
         out.insert("uuid".into(), Value::String(entity.uuid.clone()));
     }
