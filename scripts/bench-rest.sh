@@ -18,14 +18,8 @@ bin=target/release/venuebox
 work=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$work"' EXIT
 mkdir -p target/bench
-"$bin" serve --listen 127.0.0.1:0 --no-mdns --auth-mode open --data-dir "$work/data" 2>"$work/log" &
-pid=$!
-for _ in $(seq 1 200); do
-    base=$(grep -o 'serving on http://127\.0\.0\.1:[0-9]*' "$work/log" | head -1 | sed 's/serving on //') || true
-    [ -n "$base" ] && break
-    sleep 0.05
-done
-[ -n "${base:-}" ] || { cat "$work/log"; exit 1; }
+. tests/start-box.sh
+start_box "$bin" "$work/data" "$work/log"
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$pid/status"; }
 hwm_kb() { awk '/^VmHWM/ {print $2}' "/proc/$pid/status"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }

@@ -16,14 +16,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$bin" serve --listen 127.0.0.1:0 --no-mdns --auth-mode open --data-dir "$data/db" 2>"$log" &
-pid=$!
-for _ in $(seq 1 100); do
-    base=$(grep -o 'serving on http://127\.0\.0\.1:[0-9]*' "$log" | head -1 | sed 's/serving on //') || true
-    [ -n "$base" ] && break
-    sleep 0.1
-done
-[ -n "${base:-}" ] || { echo "server did not start"; cat "$log"; exit 1; }
+. "$(dirname "$0")/../start-box.sh"
+start_box "$bin" "$data/db" "$log"
 
 # check NAME EXPECTED_STATUS JQ_FILTER curl-args...: the filter must print "true".
 check() {

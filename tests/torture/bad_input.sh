@@ -12,14 +12,8 @@ bin=$(realpath "$bin")
 schemathesis=$(realpath "$schemathesis")
 work=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$work"' EXIT
-"$bin" serve --listen 127.0.0.1:0 --no-mdns --auth-mode open --data-dir "$work/data" 2>"$work/log" &
-pid=$!
-for _ in $(seq 1 200); do
-    base=$(grep -o 'serving on http://127\.0\.0\.1:[0-9]*' "$work/log" | head -1 | sed 's/serving on //') || true
-    [ -n "$base" ] && break
-    sleep 0.05
-done
-[ -n "${base:-}" ] || { cat "$work/log"; exit 1; }
+. "$(dirname "$0")/../start-box.sh"
+start_box "$bin" "$work/data" "$work/log"
 # A production that exists, so generated creates can also succeed, not only be refused.
 curl -sS -X POST -H 'Content-Type: application/json' -d '{"id":"fuzz","name":"Fuzz"}' "$base/api/productions" >/dev/null
 status=0

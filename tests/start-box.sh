@@ -1,0 +1,21 @@
+# shellcheck shell=bash
+# Sourced by the shell tests and benchmarks that drive the real binary.
+# start_box BIN DATA_DIR LOG [serve args...]: starts `venuebox serve` on a loopback port chosen
+# by the OS, mDNS off, open mode (unless the args say otherwise); sets `pid` and `base`
+# (http://127.0.0.1:PORT) once the box logs that it is serving, or fails with its log.
+start_box() {
+    local bin=$1 data_dir=$2 log=$3
+    shift 3
+    "$bin" serve --listen 127.0.0.1:0 --no-mdns --auth-mode open --data-dir "$data_dir" "$@" 2>"$log" &
+    pid=$!
+    base=""
+    for _ in $(seq 1 400); do
+        base=$(grep -o 'serving on http://127\.0\.0\.1:[0-9]*' "$log" | head -1 | sed 's/serving on //') || true
+        [ -n "$base" ] && return 0
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    echo "the box did not start:" >&2
+    cat "$log" >&2
+    return 1
+}
