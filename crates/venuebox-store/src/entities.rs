@@ -8,7 +8,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Map, Value};
 
 use crate::clock;
-use crate::codec::{self, Decoded};
+use crate::codec::{self, Decoded, Document, StoredDoc, StoredWireRow, WireRow};
 use crate::error::{Result, StoreError};
 use crate::kinds::registry;
 use crate::registry::{
@@ -26,13 +26,20 @@ pub fn derived_uuid(parts: &[&str]) -> String {
     uuid::Uuid::new_v5(&UUID_NAMESPACE, parts.join("\u{1f}").as_bytes()).to_string()
 }
 
-/// One stored row.
+/// One stored row, its document parsed.
+pub type Entity = Row<Map<String, Value>>;
+
+/// One stored row with its document still the text SQLite holds: what REST reads render from,
+/// copying field values straight from the text (see [`codec::StoredDoc`]).
+pub type StoredRow = Row<String>;
+
+/// The columns of a row of `entities`; `D` is its document (`data`).
 #[derive(Debug, Clone)]
-pub struct Entity {
+pub struct Row<D> {
     pub kind: &'static str,
     pub uuid: String,
     pub production_id: Option<String>,
-    pub data: Map<String, Value>,
+    pub data: D,
     pub version: i64,
     pub is_deleted: bool,
     pub created_at: String,
@@ -100,26 +107,37 @@ const COLUMNS: &str = "uuid, kind, production_id, data, version, is_deleted, cre
                        updated_at, last_modified_by, synced_at";
 
 fn row_to_entity(row: &rusqlite::Row<'_>) -> rusqlite::Result<Entity> {
-    let kind_name: String = row.get(1)?;
-    let kind = registry().get(&kind_name).map(|k| k.name).ok_or_else(|| {
+    read_row(row, |text| match serde_json::from_str(text) {
+        Ok(Value::Object(map)) => Some(map),
+        _ => None,
+    })
+}
+
+fn row_to_stored(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRow> {
+    read_row(row, |text| Some(text.to_owned()))
+}
+
+fn read_row<D>(
+    row: &rusqlite::Row<'_>,
+    document: impl FnOnce(&str) -> Option<D>,
+) -> rusqlite::Result<Row<D>> {
+    // Both text columns are read in place from SQLite's buffer, not copied into a String first.
+    let kind_name = row.get_ref(1)?.as_str()?;
+    let kind = registry().get(kind_name).map(|k| k.name).ok_or_else(|| {
         rusqlite::Error::FromSqlConversionFailure(
             1,
             rusqlite::types::Type::Text,
             format!("unknown kind {kind_name:?}").into(),
         )
     })?;
-    let data: String = row.get(3)?;
-    let data = match serde_json::from_str(&data) {
-        Ok(Value::Object(map)) => map,
-        _ => {
-            return Err(rusqlite::Error::FromSqlConversionFailure(
-                3,
-                rusqlite::types::Type::Text,
-                "row data is not a JSON object".into(),
-            ));
-        }
-    };
-    Ok(Entity {
+    let data = document(row.get_ref(3)?.as_str()?).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            3,
+            rusqlite::types::Type::Text,
+            "row data is not a JSON object".into(),
+        )
+    })?;
+    Ok(Row {
         kind,
         uuid: row.get(0)?,
         production_id: row.get(2)?,
@@ -174,12 +192,152 @@ pub fn list(
     production_id: Option<&str>,
     deleted: bool,
 ) -> Result<Vec<Value>> {
-    let mut rows = list_entities(conn, kind, production_id, deleted)?;
-    sort_entities(kind, &mut rows);
+    let rows = list_sorted(conn, kind, production_id, deleted)?;
+    render_rows(conn, kind, &rows)
+}
+
+/// Rows in wire form as values, with their embeds.
+fn render_rows(conn: &Connection, kind: &KindDef, rows: &[Entity]) -> Result<Vec<Value>> {
     let mut cache = HashMap::new();
     rows.iter()
-        .map(|entity| render_with(conn, kind, entity, &mut cache))
+        .map(|entity| {
+            let embeds = entity.embeds(conn, kind, &mut cache)?;
+            Ok(WireRow {
+                kind,
+                entity,
+                embeds: &embeds,
+            }
+            .to_value())
+        })
         .collect()
+}
+
+/// The same list as [`list`], already serialized: what the REST API sends. Rows are written
+/// from their stored text (see [`codec::StoredWireRow`]) unless the kind has its own encoder.
+pub fn list_json(
+    conn: &Connection,
+    kind: &KindDef,
+    production_id: Option<&str>,
+    deleted: bool,
+) -> Result<Vec<u8>> {
+    if kind.encode.is_some() {
+        let rows = list_sorted(conn, kind, production_id, deleted)?;
+        return rows_json(conn, kind, &rows);
+    }
+    let mut rows = query_rows(conn, kind, production_id, deleted, row_to_stored)?;
+    sort_stored(kind, &mut rows);
+    rows_json(conn, kind, &rows)
+}
+
+/// One live row, serialized.
+pub fn get_json(conn: &Connection, kind: &KindDef, key: &str) -> Result<Vec<u8>> {
+    if kind.encode.is_some() {
+        let entity = load_live(conn, kind, key)?;
+        return row_json(conn, kind, &entity);
+    }
+    let sql = format!("SELECT {COLUMNS} FROM entities WHERE uuid = ?1 AND kind = ?2");
+    let row = conn
+        .prepare_cached(&sql)?
+        .query_row(params![key, kind.name], row_to_stored)
+        .optional()?
+        .filter(|row| !row.is_deleted)
+        .ok_or(StoreError::NotFound { label: kind.label })?;
+    row_json(conn, kind, &row)
+}
+
+/// A row that can be written in wire form: parsed ([`Entity`]) or as stored ([`StoredRow`]).
+trait WireForm {
+    fn embeds(
+        &self,
+        conn: &Connection,
+        kind: &KindDef,
+        cache: &mut HashMap<String, Value>,
+    ) -> Result<Vec<Value>>;
+    fn wire<'a>(&'a self, kind: &'a KindDef, embeds: &'a [Value]) -> impl serde::Serialize + 'a;
+}
+
+impl WireForm for Entity {
+    fn embeds(
+        &self,
+        conn: &Connection,
+        kind: &KindDef,
+        cache: &mut HashMap<String, Value>,
+    ) -> Result<Vec<Value>> {
+        embeds_of(conn, kind, &self.data, cache)
+    }
+    fn wire<'a>(&'a self, kind: &'a KindDef, embeds: &'a [Value]) -> impl serde::Serialize + 'a {
+        WireRow {
+            kind,
+            entity: self,
+            embeds,
+        }
+    }
+}
+
+impl WireForm for StoredRow {
+    fn embeds(
+        &self,
+        conn: &Connection,
+        kind: &KindDef,
+        cache: &mut HashMap<String, Value>,
+    ) -> Result<Vec<Value>> {
+        if kind.embeds.is_empty() {
+            return Ok(Vec::new());
+        }
+        embeds_of(conn, kind, &stored_doc(self)?, cache)
+    }
+    fn wire<'a>(&'a self, kind: &'a KindDef, embeds: &'a [Value]) -> impl serde::Serialize + 'a {
+        StoredWireRow {
+            kind,
+            row: self,
+            embeds,
+        }
+    }
+}
+
+fn stored_doc(row: &StoredRow) -> Result<StoredDoc<'_>> {
+    StoredDoc::parse(&row.data)
+        .map_err(|err| StoreError::Corrupt(format!("row {}: {err}", row.uuid)))
+}
+
+fn rows_json<R: WireForm>(conn: &Connection, kind: &KindDef, rows: &[R]) -> Result<Vec<u8>> {
+    // Embeds share one cache (fifty ports on one device load the device once).
+    let mut cache = HashMap::new();
+    let embeds = rows
+        .iter()
+        .map(|row| row.embeds(conn, kind, &mut cache))
+        .collect::<Result<Vec<_>>>()?;
+    // Sized once for the whole answer (about 1.5 KiB a row for the busiest kinds): growing a
+    // 50 KiB buffer by doubling copied it seven times.
+    let mut out = Vec::with_capacity(512 + rows.len() * 1536);
+    let mut serializer = serde_json::Serializer::new(&mut out);
+    serde::Serializer::collect_seq(
+        &mut serializer,
+        rows.iter()
+            .zip(&embeds)
+            .map(|(row, embeds)| row.wire(kind, embeds)),
+    )
+    .map_err(|err| StoreError::Internal(err.to_string()))?;
+    Ok(out)
+}
+
+fn row_json<R: WireForm>(conn: &Connection, kind: &KindDef, row: &R) -> Result<Vec<u8>> {
+    let embeds = row.embeds(conn, kind, &mut HashMap::new())?;
+    let mut out = Vec::with_capacity(1536);
+    serde_json::to_writer(&mut out, &row.wire(kind, &embeds))
+        .map_err(|err| StoreError::Internal(err.to_string()))?;
+    Ok(out)
+}
+
+fn list_sorted(
+    conn: &Connection,
+    kind: &KindDef,
+    production_id: Option<&str>,
+    deleted: bool,
+) -> Result<Vec<Entity>> {
+    let mut rows = list_entities(conn, kind, production_id, deleted)?;
+    sort_entities(kind, &mut rows);
+    Ok(rows)
 }
 
 pub fn list_entities(
@@ -188,6 +346,17 @@ pub fn list_entities(
     production_id: Option<&str>,
     deleted: bool,
 ) -> Result<Vec<Entity>> {
+    query_rows(conn, kind, production_id, deleted, row_to_entity)
+}
+
+/// Rows of a kind (of one production, or all), live or deleted, oldest first.
+fn query_rows<D>(
+    conn: &Connection,
+    kind: &KindDef,
+    production_id: Option<&str>,
+    deleted: bool,
+    read: fn(&rusqlite::Row<'_>) -> rusqlite::Result<Row<D>>,
+) -> Result<Vec<Row<D>>> {
     if let Some(production_id) = production_id {
         require_production(conn, production_id)?;
         let sql = format!(
@@ -195,7 +364,7 @@ pub fn list_entities(
              AND is_deleted = ?3 ORDER BY created_at, rowid"
         );
         let mut stmt = conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(params![production_id, kind.name, deleted], row_to_entity)?;
+        let rows = stmt.query_map(params![production_id, kind.name, deleted], read)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     } else {
         let sql = format!(
@@ -203,7 +372,7 @@ pub fn list_entities(
              ORDER BY created_at, rowid"
         );
         let mut stmt = conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(params![kind.name, deleted], row_to_entity)?;
+        let rows = stmt.query_map(params![kind.name, deleted], read)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 }
@@ -216,37 +385,49 @@ pub fn get(conn: &Connection, kind: &KindDef, key: &str) -> Result<Value> {
 
 /// Wire form of a row, with its embedded related rows.
 pub fn render(conn: &Connection, kind: &KindDef, entity: &Entity) -> Result<Value> {
-    render_with(conn, kind, entity, &mut HashMap::new())
+    let embeds = embeds_of(conn, kind, &entity.data, &mut HashMap::new())?;
+    Ok(WireRow {
+        kind,
+        entity,
+        embeds: &embeds,
+    }
+    .to_value())
 }
 
-fn render_with(
+/// The related rows a row embeds (`outputPort`), in wire form, one per `kind.embeds` entry.
+fn embeds_of(
     conn: &Connection,
     kind: &KindDef,
-    entity: &Entity,
+    doc: &impl Document,
     cache: &mut HashMap<String, Value>,
-) -> Result<Value> {
-    let mut wire = codec::encode(kind, entity);
-    for embed in &kind.embeds {
-        let related = match entity.data.get(embed.column).and_then(Value::as_str) {
-            None => Value::Null,
-            Some(uuid) => match cache.get(uuid) {
-                Some(hit) => hit.clone(),
-                None => {
-                    let related_kind = registry().kind(embed.kind);
-                    let value = match load(conn, related_kind, uuid)? {
-                        Some(row) => render_with(conn, related_kind, &row, cache)?,
-                        None => Value::Null,
-                    };
-                    cache.insert(uuid.to_owned(), value.clone());
-                    value
+) -> Result<Vec<Value>> {
+    kind.embeds
+        .iter()
+        .map(|embed| {
+            let Value::String(uuid) = doc.slot(embed.column, &mut 0).to_value() else {
+                return Ok(Value::Null);
+            };
+            let uuid = uuid.as_str();
+            if let Some(hit) = cache.get(uuid) {
+                return Ok(hit.clone());
+            }
+            let related_kind = registry().kind(embed.kind);
+            let value = match load(conn, related_kind, uuid)? {
+                Some(row) => {
+                    let nested = embeds_of(conn, related_kind, &row.data, cache)?;
+                    WireRow {
+                        kind: related_kind,
+                        entity: &row,
+                        embeds: &nested,
+                    }
+                    .to_value()
                 }
-            },
-        };
-        if let Value::Object(map) = &mut wire {
-            map.insert(embed.wire.to_owned(), related);
-        }
-    }
-    Ok(wire)
+                None => Value::Null,
+            };
+            cache.insert(uuid.to_owned(), value.clone());
+            Ok(value)
+        })
+        .collect()
 }
 
 fn sort_entities(kind: &KindDef, rows: &mut [Entity]) {
@@ -272,7 +453,52 @@ fn compare_column(kind: &KindDef, column: &str, a: &Entity, b: &Entity) -> Order
     if column == "created_at" {
         return a.created_at.cmp(&b.created_at);
     }
-    let (va, vb) = (a.data.get(column), b.data.get(column));
+    compare_values(kind, column, a.data.get(column), b.data.get(column))
+}
+
+/// Stored rows in the kind's declared order: the order columns are parsed once per row.
+fn sort_stored(kind: &KindDef, rows: &mut Vec<StoredRow>) {
+    if kind.order.is_empty() {
+        return;
+    }
+    let mut keyed: Vec<(Vec<Value>, StoredRow)> = rows
+        .drain(..)
+        .map(|row| {
+            let doc = StoredDoc::parse(&row.data).ok();
+            let keys = kind
+                .order
+                .iter()
+                .map(|(column, _)| match (*column, &doc) {
+                    ("created_at", _) => Value::String(row.created_at.clone()),
+                    (column, Some(doc)) => doc.slot(column, &mut 0).to_value(),
+                    (_, None) => Value::Null,
+                })
+                .collect();
+            (keys, row)
+        })
+        .collect();
+    keyed.sort_by(|(a, _), (b, _)| {
+        for ((column, direction), (va, vb)) in kind.order.iter().zip(a.iter().zip(b)) {
+            let ordering = compare_values(kind, column, Some(va), Some(vb));
+            let ordering = match direction {
+                Direction::Asc => ordering,
+                Direction::Desc => ordering.reverse(),
+            };
+            if ordering != Ordering::Equal {
+                return ordering;
+            }
+        }
+        Ordering::Equal
+    });
+    rows.extend(keyed.into_iter().map(|(_, row)| row));
+}
+
+fn compare_values(
+    kind: &KindDef,
+    column: &str,
+    va: Option<&Value>,
+    vb: Option<&Value>,
+) -> Ordering {
     let rank = |v: Option<&Value>| -> Option<f64> {
         match (kind.field(column).map(|f| &f.ty), v) {
             (Some(FieldType::Enum(allowed)), Some(Value::String(s))) => {
@@ -377,7 +603,7 @@ pub fn create(
             uuid,
             kind.name,
             production_id,
-            Value::Object(doc.clone()).to_string(),
+            codec::json_text(&doc),
             now,
             decoded.actor,
         ])?;
@@ -501,12 +727,7 @@ pub fn update(
         "UPDATE entities SET data = ?2, version = version + 1, is_deleted = 0, updated_at = ?3, \
          last_modified_by = ?4 WHERE uuid = ?1",
     )?
-    .execute(params![
-        existing.uuid,
-        Value::Object(data.clone()).to_string(),
-        now,
-        actor
-    ])?;
+    .execute(params![existing.uuid, codec::json_text(&data), now, actor])?;
     let entity = Entity {
         data,
         version: existing.version + 1,
@@ -888,8 +1109,5 @@ pub fn list_by_field(
         }
     }
     sort_entities(kind, &mut rows);
-    let mut cache = HashMap::new();
-    rows.iter()
-        .map(|entity| render_with(conn, kind, entity, &mut cache))
-        .collect()
+    render_rows(conn, kind, &rows)
 }

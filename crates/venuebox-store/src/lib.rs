@@ -313,8 +313,25 @@ impl Store {
             .await
     }
 
+    /// [`Store::list`] as the JSON bytes of the response (no value per row is built).
+    pub async fn list_json(
+        &self,
+        kind: &'static KindDef,
+        production_id: Option<String>,
+        deleted: bool,
+    ) -> Result<Vec<u8>> {
+        self.read(move |conn| entities::list_json(conn, kind, production_id.as_deref(), deleted))
+            .await
+    }
+
     pub async fn get(&self, kind: &'static KindDef, key: String) -> Result<Value> {
         self.read(move |conn| entities::get(conn, kind, &key)).await
+    }
+
+    /// [`Store::get`] as the JSON bytes of the response.
+    pub async fn get_json(&self, kind: &'static KindDef, key: String) -> Result<Vec<u8>> {
+        self.read(move |conn| entities::get_json(conn, kind, &key))
+            .await
     }
 
     pub async fn create(&self, kind: &'static KindDef, body: Map<String, Value>) -> Result<Value> {

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::clock;
-use crate::codec::Decoded;
+use crate::codec::{self, Decoded};
 use crate::entities::{self, Actor, Entity, Operation};
 use crate::error::{Result, StoreError};
 use crate::hlc::Hlc;
@@ -251,16 +251,16 @@ pub fn record_local(tx: &WriteTx<'_>, change: LocalChange<'_>) -> Result<()> {
         entity.kind,
         entity.uuid,
         entity.production_id,
-        Value::Object(fields).to_string(),
-        Value::Object(clocks.clone()).to_string(),
-        Value::Object(bases).to_string(),
-        row.map(|r| Value::Object(r).to_string()),
+        codec::json_text(&fields),
+        codec::json_text(&clocks),
+        codec::json_text(&bases),
+        row.as_ref().map(codec::json_text),
         entity.last_modified_by,
         clock::now_iso(),
     ])?;
     if op == OutboxOp::Upsert {
         conn.prepare_cached("UPDATE entities SET clocks = json_patch(clocks, ?2) WHERE uuid = ?1")?
-            .execute(params![entity.uuid, Value::Object(clocks).to_string()])?;
+            .execute(params![entity.uuid, codec::json_text(&clocks)])?;
     }
     if entity.kind == "production" && op == OutboxOp::Upsert {
         hold(conn, &entity.uuid)?;
@@ -467,9 +467,9 @@ pub fn adopt_new_hub(tx: &mut WriteTx<'_>) -> Result<usize> {
             kind,
             uuid,
             production_id,
-            Value::Object(fields).to_string(),
-            Value::Object(clocks).to_string(),
-            Value::Object(row).to_string(),
+            codec::json_text(&fields),
+            codec::json_text(&clocks),
+            codec::json_text(&row),
             actor,
             clock::now_iso(),
         ])?;
@@ -644,11 +644,11 @@ fn apply_upsert(
             change.uuid,
             kind.name,
             change.production_id,
-            Value::Object(data.clone()).to_string(),
+            codec::json_text(&data),
             deleted_in.unwrap_or(false),
             now,
             change.actor,
-            Value::Object(change.clocks.clone()).to_string(),
+            codec::json_text(&change.clocks),
             created,
         ])?;
         let entity = entities::load(conn, kind, &change.uuid)?
@@ -686,7 +686,7 @@ fn apply_upsert(
         return Ok(false);
     }
     conn.prepare_cached("UPDATE entities SET clocks = json_patch(clocks, ?2) WHERE uuid = ?1")?
-        .execute(params![existing.uuid, Value::Object(clocks).to_string()])?;
+        .execute(params![existing.uuid, codec::json_text(&clocks)])?;
     if changed.is_empty() {
         return Ok(false);
     }
@@ -696,7 +696,7 @@ fn apply_upsert(
     )?
     .execute(params![
         existing.uuid,
-        Value::Object(data.clone()).to_string(),
+        codec::json_text(&data),
         is_deleted,
         now,
         change.actor,
@@ -916,7 +916,7 @@ pub fn resolve(tx: &mut WriteTx<'_>, id: i64, resolution: Resolution) -> Result<
                 conflict.kind,
                 conflict.uuid,
                 conflict.production_id,
-                Value::Object(fields).to_string(),
+                codec::json_text(&fields),
                 serde_json::json!({ "resolution": hlc.to_string() }).to_string(),
                 clock::now_iso(),
             ])?;
@@ -1054,8 +1054,8 @@ pub fn stage_chunk(conn: &Connection, rows: &[StagedRow]) -> Result<DownloadStat
             row.uuid,
             row.kind,
             row.production_id,
-            Value::Object(row.data.clone()).to_string(),
-            Value::Object(row.clocks.clone()).to_string(),
+            codec::json_text(&row.data),
+            codec::json_text(&row.clocks),
         ])?;
     }
     if let Some(last) = rows.last() {
@@ -1172,10 +1172,10 @@ pub fn install_download(tx: &mut WriteTx<'_>) -> Result<Installed> {
             row.uuid,
             row.kind,
             row.production_id,
-            Value::Object(data).to_string(),
+            codec::json_text(&data),
             deleted_flag,
             now,
-            Value::Object(clocks).to_string(),
+            codec::json_text(&clocks),
             created,
         ])?;
         installed.rows += 1;

@@ -56,14 +56,14 @@ async fn list_in_production(
 ) -> ApiResult<HttpResponse> {
     let production_id = production_id.into_inner();
     let rows = store
-        .list(kind.0, Some(production_id.clone()), query.archived())
+        .list_json(kind.0, Some(production_id.clone()), query.archived())
         .await
         .map_err(|err| match err {
             // The list of a show that is not here: 404, not "bad request".
             StoreError::ProductionNotFound { .. } => ApiError::UnknownProduction(production_id),
             other => other.into(),
         })?;
-    Ok(HttpResponse::Ok().json(rows))
+    Ok(json_response(rows))
 }
 
 async fn list_global(
@@ -71,8 +71,8 @@ async fn list_global(
     kind: web::Data<KindRef>,
     query: web::Query<ListQuery>,
 ) -> ApiResult<HttpResponse> {
-    let rows = store.list(kind.0, None, query.archived()).await?;
-    Ok(HttpResponse::Ok().json(rows))
+    let rows = store.list_json(kind.0, None, query.archived()).await?;
+    Ok(json_response(rows))
 }
 
 async fn get_one(
@@ -80,8 +80,15 @@ async fn get_one(
     kind: web::Data<KindRef>,
     key: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let row = store.get(kind.0, key.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(row))
+    let row = store.get_json(kind.0, key.into_inner()).await?;
+    Ok(json_response(row))
+}
+
+/// A 200 with JSON the store has already serialized (lists and reads skip the value tree).
+fn json_response(body: Vec<u8>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(actix_web::http::header::ContentType::json())
+        .body(body)
 }
 
 async fn create(
