@@ -430,49 +430,37 @@ fn embeds_of(
         .collect()
 }
 
-fn sort_entities(kind: &KindDef, rows: &mut [Entity]) {
-    if kind.order.is_empty() {
-        return;
-    }
-    rows.sort_by(|a, b| {
-        for (column, direction) in &kind.order {
-            let ordering = compare_column(kind, column, a, b);
-            let ordering = match direction {
-                Direction::Asc => ordering,
-                Direction::Desc => ordering.reverse(),
-            };
-            if ordering != Ordering::Equal {
-                return ordering;
-            }
-        }
-        Ordering::Equal
+fn sort_entities(kind: &KindDef, rows: &mut Vec<Entity>) {
+    sort_by_order(kind, rows, |entity, column| match column {
+        "created_at" => Value::String(entity.created_at.clone()),
+        column => entity.data.get(column).cloned().unwrap_or(Value::Null),
     });
 }
 
-fn compare_column(kind: &KindDef, column: &str, a: &Entity, b: &Entity) -> Ordering {
-    if column == "created_at" {
-        return a.created_at.cmp(&b.created_at);
-    }
-    compare_values(kind, column, a.data.get(column), b.data.get(column))
+/// Stored rows in the kind's declared order: documents are parsed for their order columns
+/// only.
+fn sort_stored(kind: &KindDef, rows: &mut Vec<StoredRow>) {
+    sort_by_order(kind, rows, |row, column| match column {
+        "created_at" => Value::String(row.created_at.clone()),
+        column => StoredDoc::parse(&row.data)
+            .map(|doc| doc.slot(column, &mut 0).to_value())
+            .unwrap_or(Value::Null),
+    });
 }
 
-/// Stored rows in the kind's declared order: the order columns are parsed once per row.
-fn sort_stored(kind: &KindDef, rows: &mut Vec<StoredRow>) {
+/// Sorts rows (stably) by the kind's `order` columns; `value` reads one column of a row, and
+/// is called once per row and column, not once per comparison.
+fn sort_by_order<R>(kind: &KindDef, rows: &mut Vec<R>, value: impl Fn(&R, &str) -> Value) {
     if kind.order.is_empty() {
         return;
     }
-    let mut keyed: Vec<(Vec<Value>, StoredRow)> = rows
+    let mut keyed: Vec<(Vec<Value>, R)> = rows
         .drain(..)
         .map(|row| {
-            let doc = StoredDoc::parse(&row.data).ok();
             let keys = kind
                 .order
                 .iter()
-                .map(|(column, _)| match (*column, &doc) {
-                    ("created_at", _) => Value::String(row.created_at.clone()),
-                    (column, Some(doc)) => doc.slot(column, &mut 0).to_value(),
-                    (_, None) => Value::Null,
-                })
+                .map(|(column, _)| value(&row, column))
                 .collect();
             (keys, row)
         })
