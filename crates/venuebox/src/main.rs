@@ -3,13 +3,28 @@ mod admin;
 mod cli;
 mod service;
 
+use std::process::ExitCode;
+
 use anyhow::{Context, bail};
 use clap::Parser;
 use venuebox_api::{Application, Config};
 
 use cli::{Cli, Command, ConfigAction};
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // The cause chain on one line. anyhow's own report (returning the error from main)
+            // adds a stack trace whenever RUST_BACKTRACE is set, which tells a crew member
+            // nothing about why a restore was refused.
+            eprintln!("Error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     service::init_logging();
     // One process-wide TLS crypto provider (ring: builds for arm64 without cmake), installed

@@ -13,6 +13,8 @@ fn venuebox(args: &[&str]) -> std::process::Output {
         .args(args)
         .env_remove("VENUEBOX_LISTEN")
         .env_remove("VENUEBOX_DATA_DIR")
+        // As on a developer's machine: errors must still be one line, with no stack trace.
+        .env("RUST_BACKTRACE", "1")
         .output()
         .expect("venuebox runs")
 }
@@ -452,7 +454,13 @@ fn backup_while_running_then_restore_after_stopping() {
 
     let out = venuebox(&["restore", &file, "--data-dir", data.to_str().unwrap()]);
     assert!(!out.status.success(), "restore refuses while the box runs");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("in use by a running venuebox"));
+    let refusal = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        refusal.contains("in use by a running venuebox"),
+        "{refusal}"
+    );
+    // One clear line, even where RUST_BACKTRACE is set in the environment.
+    assert_eq!(refusal.trim().lines().count(), 1, "{refusal}");
     stop(served);
 
     let out = venuebox(&["restore", &file, "--data-dir", data.to_str().unwrap()]);
