@@ -279,17 +279,6 @@ pub fn json_text(map: &Map<String, Value>) -> String {
     serde_json::to_string(map).expect("a JSON object always serializes")
 }
 
-/// The wire form of a stored row as a value (embeds are added by the caller, which has the
-/// database). Rendered through [`WireRow`], so the value and the bytes of a list never differ.
-pub fn encode(kind: &KindDef, entity: &Entity) -> Value {
-    WireRow {
-        kind,
-        entity,
-        embeds: &[],
-    }
-    .to_value()
-}
-
 /// The wire form of a parsed row, written straight to a serializer: no second map per row
 /// (building one — key strings, value clones, SipHash — was a third of a list in the callgrind
 /// profile).

@@ -152,16 +152,35 @@ fn read_row<D>(
 }
 
 pub fn load(conn: &Connection, kind: &KindDef, uuid: &str) -> Result<Option<Entity>> {
+    load_as(conn, kind, uuid, row_to_entity)
+}
+
+/// One row by uuid, parsed or as stored depending on `read`.
+fn load_as<D>(
+    conn: &Connection,
+    kind: &KindDef,
+    uuid: &str,
+    read: fn(&rusqlite::Row<'_>) -> rusqlite::Result<Row<D>>,
+) -> Result<Option<Row<D>>> {
     let sql = format!("SELECT {COLUMNS} FROM entities WHERE uuid = ?1 AND kind = ?2");
     Ok(conn
         .prepare_cached(&sql)?
-        .query_row(params![uuid, kind.name], row_to_entity)
+        .query_row(params![uuid, kind.name], read)
         .optional()?)
 }
 
 fn load_live(conn: &Connection, kind: &KindDef, uuid: &str) -> Result<Entity> {
-    match load(conn, kind, uuid)? {
-        Some(entity) if !entity.is_deleted => Ok(entity),
+    load_live_as(conn, kind, uuid, row_to_entity)
+}
+
+fn load_live_as<D>(
+    conn: &Connection,
+    kind: &KindDef,
+    uuid: &str,
+    read: fn(&rusqlite::Row<'_>) -> rusqlite::Result<Row<D>>,
+) -> Result<Row<D>> {
+    match load_as(conn, kind, uuid, read)? {
+        Some(row) if !row.is_deleted => Ok(row),
         _ => Err(StoreError::NotFound { label: kind.label }),
     }
 }
@@ -229,20 +248,13 @@ pub fn list_json(
     rows_json(conn, kind, &rows)
 }
 
-/// One live row, serialized.
+/// One live row, serialized (from its stored text unless the kind has its own encoder).
 pub fn get_json(conn: &Connection, kind: &KindDef, key: &str) -> Result<Vec<u8>> {
     if kind.encode.is_some() {
-        let entity = load_live(conn, kind, key)?;
-        return row_json(conn, kind, &entity);
+        row_json(conn, kind, &load_live(conn, kind, key)?)
+    } else {
+        row_json(conn, kind, &load_live_as(conn, kind, key, row_to_stored)?)
     }
-    let sql = format!("SELECT {COLUMNS} FROM entities WHERE uuid = ?1 AND kind = ?2");
-    let row = conn
-        .prepare_cached(&sql)?
-        .query_row(params![key, kind.name], row_to_stored)
-        .optional()?
-        .filter(|row| !row.is_deleted)
-        .ok_or(StoreError::NotFound { label: kind.label })?;
-    row_json(conn, kind, &row)
 }
 
 /// A row that can be written in wire form: parsed ([`Entity`]) or as stored ([`StoredRow`]).
