@@ -18,6 +18,8 @@ say "unit and integration tests"
 cargo test --workspace --locked
 say "protocol smoke test with curl against the real binary"
 tests/smoke/curl.sh target/debug/venuebox .venv/bin/python
+say "attacks with curl against the real binary in passphrase mode: encoded paths, lower roles"
+tests/smoke/attacks.sh target/debug/venuebox
 say "protocol tests with socket.io-client, and the status page in headless Chromium (playwright-core)"
 npm ci --prefix tests/node --no-audit --no-fund --loglevel=error
 (cd tests/node && VENUEBOX_BIN="$PWD/../../target/debug/venuebox" node --test --test-concurrency=1)

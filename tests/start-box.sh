@@ -1,12 +1,14 @@
 # shellcheck shell=bash
 # Sourced by the shell tests and benchmarks that drive the real binary.
 # start_box BIN DATA_DIR LOG [serve args...]: starts `venuebox serve` on a loopback port chosen
-# by the OS, mDNS off, open mode (unless the args say otherwise); sets `pid` and `base`
-# (http://127.0.0.1:PORT) once the box logs that it is serving, or fails with its log.
+# by the OS, mDNS off, open mode (unless the args say otherwise: VENUEBOX_AUTH_MODE=passphrase);
+# sets `pid` and `base` (http://127.0.0.1:PORT) once the box logs that it is serving, or fails
+# with its log.
 start_box() {
     local bin=$1 data_dir=$2 log=$3
     shift 3
-    "$bin" serve --listen 127.0.0.1:0 --no-mdns --auth-mode open --data-dir "$data_dir" "$@" 2>"$log" &
+    VENUEBOX_AUTH_MODE=${VENUEBOX_AUTH_MODE:-open} \
+        "$bin" serve --listen 127.0.0.1:0 --no-mdns --data-dir "$data_dir" "$@" 2>"$log" &
     pid=$!
     base=""
     for _ in $(seq 1 400); do

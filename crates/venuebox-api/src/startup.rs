@@ -18,6 +18,7 @@ use venuebox_mdns::{Advertiser, Announcement};
 use venuebox_realtime::Realtime;
 use venuebox_store::{Store, StoreOptions};
 
+use crate::auth::{admin, viewer};
 use crate::config::{AuthMode, Config};
 use crate::error::ApiError;
 use crate::extract::BodyLimit;
@@ -126,28 +127,39 @@ pub fn create_app(
         .app_data(web::QueryConfig::default().error_handler(|err, _| {
             ApiError::BadRequest(format!("Invalid query string: {err}")).into()
         }))
-        // Browser navigations get the crew's web app (when configured)…
+        // Browser navigations get the crew's web app (when configured), behind the sign-in.
+        // Every route below carries its own access gate (`auth::gate`).
         .wrap(actix_web::middleware::from_fn(crate::ui::serve_app))
-        // …and everything, app included, is behind the one access policy.
-        .wrap(actix_web::middleware::from_fn(crate::auth::authorize))
         .wrap(ErrorHandlers::new().default_handler(json_error_body))
         .wrap(security_headers())
         .wrap(cors(&state.config))
         .wrap(actix_web::middleware::from_fn(crate::metrics::record))
         .wrap(TracingLogger::<crate::request_log::RequestLog>::new())
-        .configure(venuebox_realtime::configure)
+        // The Socket.IO handshake: the client connects to the origin, with or without the slash.
+        .route(
+            "/socket.io/",
+            viewer(web::get().to(venuebox_realtime::socket_io)),
+        )
+        .route(
+            "/socket.io",
+            viewer(web::get().to(venuebox_realtime::socket_io)),
+        )
         .configure(crate::auth::configure)
-        .route("/metrics", web::get().to(crate::metrics::expose))
-        .route("/api/openapi.json", web::get().to(crate::openapi::serve))
-        .route("/admin", web::get().to(admin_page))
-        .route("/admin/admin.js", web::get().to(admin_script))
-        .route("/admin/qr.svg", web::get().to(routes::admin::qr_svg))
+        .route("/metrics", viewer(web::get().to(crate::metrics::expose)))
+        .route(
+            "/api/openapi.json",
+            viewer(web::get().to(crate::openapi::serve)),
+        )
+        .route("/admin", admin(web::get().to(admin_page)))
+        .route("/admin/admin.js", admin(web::get().to(admin_script)))
+        .route("/admin/qr.svg", admin(web::get().to(routes::admin::qr_svg)))
         .service(web::scope("/api").configure(|cfg| routes::configure(cfg, true)))
         .configure(|cfg| routes::configure(cfg, false))
-        .default_service(web::to(crate::ui::static_file))
+        // Files of the crew's web app; everything else unmatched is a JSON 404.
+        .default_service(viewer(web::to(crate::ui::static_file)))
 }
 
-/// The status page (admin only, by the access policy's `/admin` rule).
+/// The status page (admin only: see its route).
 async fn admin_page(config: web::Data<Arc<Config>>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")

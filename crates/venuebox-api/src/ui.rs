@@ -18,7 +18,15 @@ use actix_web::web;
 pub struct UiDir(pub PathBuf);
 
 /// Paths that are never the app's.
-const RESERVED: &[&str] = &["/api", "/socket.io", "/login", "/logout", "/health"];
+const RESERVED: &[&str] = &[
+    "/api",
+    "/socket.io",
+    "/login",
+    "/logout",
+    "/health",
+    "/admin",
+    "/metrics",
+];
 
 fn reserved(path: &str) -> bool {
     RESERVED.iter().any(|r| {
@@ -47,17 +55,29 @@ fn is_navigation(req: &ServiceRequest) -> bool {
             .is_some_and(|v| v.contains("text/html"))
 }
 
-/// Middleware (inside authorization): browser navigations get the app.
+/// Middleware: browser navigations get the app, for anyone signed in (viewer and up).
+///
+/// It decides which paths are the app's on the path the router would match (percent-decoded),
+/// so an encoded spelling of `/api/…` is the API, not the app, just as routing sees it.
 pub async fn serve_app(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let ui = req.app_data::<web::Data<UiDir>>().cloned();
+    let path = req.match_info().as_str().to_owned();
     if let Some(ui) = ui
         && is_navigation(&req)
-        && !reserved(req.path())
+        && !reserved(&path)
     {
-        let file = file_for(&ui.0, req.path()).unwrap_or_else(|| ui.0.join("index.html"));
+        match crate::auth::gate::principal(&req).await {
+            Ok(Some(_)) => {}
+            Ok(None) => return Ok(crate::auth::gate::to_login(req)),
+            Err(refusal) => {
+                let response = actix_web::ResponseError::error_response(&refusal);
+                return Ok(req.into_response(response));
+            }
+        }
+        let file = file_for(&ui.0, &path).unwrap_or_else(|| ui.0.join("index.html"));
         if let Ok(named) = NamedFile::open_async(&file).await {
             let (http, _) = req.into_parts();
             let response = named.into_response(&http).map_into_boxed_body();
@@ -74,7 +94,7 @@ pub async fn static_file(
 ) -> actix_web::HttpResponse {
     if let Some(ui) = ui
         && matches!(*req.method(), Method::GET | Method::HEAD)
-        && let Some(file) = file_for(&ui.0, req.path())
+        && let Some(file) = file_for(&ui.0, req.match_info().as_str())
         && let Ok(named) = NamedFile::open_async(&file).await
     {
         return named.into_response(&req);

@@ -19,6 +19,8 @@ use serde_json::json;
 use venuebox_store::{Store, clock};
 
 pub use hub::{Audience, Hub, QueueLimits};
+/// The Socket.IO handshake handler (`GET /socket.io/`); the API registers it behind its access gate.
+pub use session::socket_io;
 
 /// `[realtime]` settings.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -70,12 +72,6 @@ impl Realtime {
     pub fn start(&self, store: &Store) -> tokio::task::JoinHandle<()> {
         emitter::spawn(store, self.hub.clone())
     }
-}
-
-/// Registers `/socket.io/` (at the root: the client connects to the origin).
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/socket.io/", web::get().to(session::socket_io))
-        .route("/socket.io", web::get().to(session::socket_io));
 }
 
 /// `POST /api/server/global-reset`: tells every open app to clear its local data

@@ -192,12 +192,14 @@ fn build() -> Vec<KindDef> {
     format.unique = vec!["id"];
     format.protected_flag = Some("is_system");
     format.realtime = Realtime::Everyone("formats:updated");
+    format.library = true;
     kinds.push(format);
 
     let mut equipment = KindDef::new("equipment", "equipment", "Equipment");
     equipment.scope = Scope::Global;
     equipment.wire_case = WireCase::Snake;
     equipment.display_prefix = "equipment";
+    equipment.library = true;
     equipment.fields = vec![
         display_id(),
         one_of("category", EQUIPMENT_CATEGORY).required(),

@@ -11,11 +11,12 @@ use venuebox_mdns::Advertiser;
 use venuebox_store::{StoreError, backup};
 
 use super::server::{ServerFacts, VERSION, reachable_urls};
+use crate::auth::admin;
 use crate::config::Config;
 use crate::error::{ApiError, ApiResult};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/admin/status", web::get().to(status));
+    cfg.route("/admin/status", admin(web::get().to(status)));
 }
 
 async fn status(

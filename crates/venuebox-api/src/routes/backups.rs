@@ -5,6 +5,7 @@ use actix_web::{HttpResponse, web};
 use serde_json::json;
 use venuebox_store::{Store, StoreError, backup};
 
+use crate::auth::admin;
 use crate::error::ApiResult;
 
 /// Where this box keeps its backups.
@@ -14,8 +15,8 @@ pub struct BackupDir(pub PathBuf);
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/admin/backups")
-            .route(web::get().to(list))
-            .route(web::post().to(take)),
+            .route(admin(web::get().to(list)))
+            .route(admin(web::post().to(take))),
     );
 }
 

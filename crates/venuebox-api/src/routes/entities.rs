@@ -11,28 +11,37 @@ use venuebox_store::registry::{KeyStyle, Scope};
 use venuebox_store::{Actor, Store, StoreError};
 
 use super::KindRef;
+use crate::auth::Role;
+use crate::auth::gate::{needs, viewer};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::JsonObject;
 
+/// Show data is read by viewers and written by the crew; the shared library (equipment
+/// specs, formats) is written by the admin.
 pub fn family_scope(family: &str, kind: KindRef) -> actix_web::Scope {
+    let writes = if kind.0.library {
+        Role::Admin
+    } else {
+        Role::Editor
+    };
     let scope = web::scope(&format!("/{family}")).app_data(web::Data::new(kind));
     // Resources (not bare routes) so a known path with the wrong method answers 405.
-    let collection = web::resource("").route(web::post().to(create));
+    let collection = web::resource("").route(needs(writes, web::post().to(create)));
     let (scope, collection) = match kind.0.scope {
         Scope::Production => (
             scope.service(
                 web::resource("/production/{production_id}")
-                    .route(web::get().to(list_in_production)),
+                    .route(viewer(web::get().to(list_in_production))),
             ),
             collection,
         ),
-        Scope::Global => (scope, collection.route(web::get().to(list_global))),
+        Scope::Global => (scope, collection.route(viewer(web::get().to(list_global)))),
     };
     scope.service(collection).service(
         web::resource("/{key}")
-            .route(web::get().to(get_one))
-            .route(web::put().to(update))
-            .route(web::delete().to(delete)),
+            .route(viewer(web::get().to(get_one)))
+            .route(needs(writes, web::put().to(update)))
+            .route(needs(writes, web::delete().to(delete))),
     )
 }
 

@@ -3,19 +3,23 @@ use actix_web::{HttpResponse, web};
 use serde_json::json;
 use venuebox_store::{Store, entities, ports, registry};
 
+use crate::auth::{editor, viewer};
 use crate::error::ApiResult;
 use crate::extract::JsonObject;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/device-ports/device/{device_uuid}")
-            .route(web::get().to(ports_of_device))
-            .route(web::delete().to(delete_ports_of_device)),
+            .route(viewer(web::get().to(ports_of_device)))
+            .route(editor(web::delete().to(delete_ports_of_device))),
     )
     .service(
-        web::resource("/device-ports/device/{device_uuid}/sync").route(web::post().to(sync_ports)),
+        web::resource("/device-ports/device/{device_uuid}/sync")
+            .route(editor(web::post().to(sync_ports))),
     )
-    .service(web::resource("/cables/port/{port_uuid}").route(web::get().to(cables_of_port)));
+    .service(
+        web::resource("/cables/port/{port_uuid}").route(viewer(web::get().to(cables_of_port))),
+    );
 }
 
 async fn ports_of_device(

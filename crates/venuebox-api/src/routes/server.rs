@@ -2,6 +2,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
+use crate::auth::{admin, public, viewer};
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 use venuebox_mdns::Advertiser;
@@ -44,19 +45,22 @@ pub fn reachable_urls(advertiser: &Advertiser, listen: SocketAddr, port: u16) ->
 pub fn configure(cfg: &mut web::ServiceConfig, prefixed: bool) {
     if prefixed {
         // `/api/health`: what the app calls at start-up.
-        cfg.route("/health", web::get().to(api_health));
+        cfg.route("/health", public(web::get().to(api_health)));
     } else {
         // `/health`: the probe the app's server switcher and scripts use; reports the database.
-        cfg.route("/health", web::get().to(health));
+        cfg.route("/health", public(web::get().to(health)));
     }
-    cfg.route("/server/info", web::get().to(server_info))
+    cfg.route("/server/info", viewer(web::get().to(server_info)))
         .route(
             "/server/global-reset",
-            web::post().to(venuebox_realtime::global_reset),
+            admin(web::post().to(venuebox_realtime::global_reset)),
         )
-        .route("/server/advertise", web::post().to(advertise))
-        .route("/server/stop-advertising", web::post().to(stop_advertising))
-        .route("/server/discover", web::get().to(discover));
+        .route("/server/advertise", admin(web::post().to(advertise)))
+        .route(
+            "/server/stop-advertising",
+            admin(web::post().to(stop_advertising)),
+        )
+        .route("/server/discover", viewer(web::get().to(discover)));
 }
 
 async fn health(store: web::Data<Store>, facts: web::Data<ServerFacts>) -> HttpResponse {

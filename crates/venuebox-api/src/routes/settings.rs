@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use venuebox_store::settings::{self, SETTINGS_LISTS, SettingsList};
 use venuebox_store::{Store, StoreError};
 
+use crate::auth::{admin, viewer};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::JsonObject;
 
@@ -19,23 +20,23 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         cfg.service(
             web::scope(&format!("/settings/{}", list.path))
                 .app_data(web::Data::new(ListRef(list)))
-                .route("", web::get().to(list_values))
-                .route("", web::post().to(add_value))
+                .route("", viewer(web::get().to(list_values)))
+                .route("", admin(web::post().to(add_value)))
                 .service(
                     web::resource("/{value}")
-                        .route(web::delete().to(remove_value))
-                        .route(web::put().to(reorder))
-                        .route(web::post().to(restore_defaults)),
+                        .route(admin(web::delete().to(remove_value)))
+                        .route(admin(web::put().to(reorder)))
+                        .route(admin(web::post().to(restore_defaults))),
                 ),
         );
     }
-    cfg.service(web::resource("/settings").route(web::get().to(kv_all)))
+    cfg.service(web::resource("/settings").route(viewer(web::get().to(kv_all))))
         .service(
             web::resource("/settings/{key}")
-                .route(web::get().to(kv_get))
-                .route(web::post().to(kv_put))
-                .route(web::put().to(kv_put))
-                .route(web::delete().to(kv_delete)),
+                .route(viewer(web::get().to(kv_get)))
+                .route(admin(web::post().to(kv_put)))
+                .route(admin(web::put().to(kv_put)))
+                .route(admin(web::delete().to(kv_delete))),
         );
 }
 

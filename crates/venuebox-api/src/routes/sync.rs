@@ -7,20 +7,31 @@ use venuebox_store::Store;
 use venuebox_store::sync::{self as local, Resolution};
 use venuebox_sync::SyncEngine;
 
+use crate::auth::{admin, editor, viewer};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::JsonObject;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/sync/status", web::get().to(status))
-        .route("/sync/conflicts", web::get().to(conflicts))
-        .route("/sync/conflicts/{id}/resolve", web::post().to(resolve))
-        .route("/sync/now", web::post().to(now))
-        .route("/sync/adopt-hub", web::post().to(adopt_hub))
-        .route("/sync/productions", web::get().to(hub_productions))
-        .route("/sync/production/{id}/download", web::post().to(download))
-        .route("/sync/production/{id}/lock", web::post().to(lock))
-        .route("/sync/production/{id}/unlock", web::post().to(unlock))
-        .route("/sync/log", web::get().to(log));
+    cfg.route("/sync/status", viewer(web::get().to(status)))
+        .route("/sync/conflicts", viewer(web::get().to(conflicts)))
+        // Resolving a conflict is an edit of show data; every other sync action is the admin's.
+        .route(
+            "/sync/conflicts/{id}/resolve",
+            editor(web::post().to(resolve)),
+        )
+        .route("/sync/now", admin(web::post().to(now)))
+        .route("/sync/adopt-hub", admin(web::post().to(adopt_hub)))
+        .route("/sync/productions", viewer(web::get().to(hub_productions)))
+        .route(
+            "/sync/production/{id}/download",
+            admin(web::post().to(download)),
+        )
+        .route("/sync/production/{id}/lock", admin(web::post().to(lock)))
+        .route(
+            "/sync/production/{id}/unlock",
+            admin(web::post().to(unlock)),
+        )
+        .route("/sync/log", viewer(web::get().to(log)));
 }
 
 async fn status(engine: web::Data<SyncEngine>) -> ApiResult<HttpResponse> {

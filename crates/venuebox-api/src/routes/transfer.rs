@@ -5,12 +5,13 @@ use serde::Deserialize;
 use serde_json::Value;
 use venuebox_store::{Store, StoreError, transfer};
 
+use crate::auth::{editor, viewer};
 use crate::error::ApiResult;
 use crate::extract::JsonObject;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/productions/import", web::post().to(import))
-        .route("/productions/{id}/export", web::get().to(export));
+    cfg.route("/productions/import", editor(web::post().to(import)))
+        .route("/productions/{id}/export", viewer(web::get().to(export)));
 }
 
 #[derive(Deserialize)]

@@ -326,6 +326,204 @@ async fn every_route_refuses_strangers_and_lower_roles_and_admits_the_right_one(
     app.stop().await;
 }
 
+/// Sends one request exactly as written (no URL normalisation, unlike an HTTP client
+/// library) and returns its status: what an attacker with a socket does.
+async fn raw_status(app: &TestApp, method: &Method, target: &str, cookie: Option<&str>) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = app.address.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
+    let body = if matches!(*method, Method::POST | Method::PUT) {
+        r#"{"role":"admin","name":"x","passphrase":"attacker passphrase"}"#
+    } else {
+        ""
+    };
+    let cookie = cookie
+        .map(|c| format!("Cookie: {c}\r\n"))
+        .unwrap_or_default();
+    let request = format!(
+        "{method} {target} HTTP/1.1\r\nHost: {host}\r\n{cookie}Content-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    answer
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status line for {method} {target}: {answer}"))
+}
+
+/// Other spellings of `path` an attacker tries: each character percent-encoded on its own
+/// (lower- and upper-case hex), everything encoded, `%2F` for each slash, double encoding,
+/// other letter case, trailing slash, doubled slashes, dot segments, and the `/api` prefix
+/// added or removed.
+fn encoded_variants(target: &str) -> Vec<String> {
+    let (path, query) = match target.split_once('?') {
+        Some((path, query)) => (path, format!("?{query}")),
+        None => (target, String::new()),
+    };
+    let bytes = path.as_bytes();
+    let mut variants = Vec::new();
+    for (i, &b) in bytes.iter().enumerate() {
+        if b.is_ascii_alphanumeric() || b == b'-' || b == b'.' {
+            let hex = if i % 2 == 0 {
+                format!("%{b:02x}")
+            } else {
+                format!("%{b:02X}")
+            };
+            variants.push(format!("{}{hex}{}", &path[..i], &path[i + 1..]));
+        }
+        if b == b'/' && i > 0 {
+            variants.push(format!("{}%2F{}", &path[..i], &path[i + 1..]));
+            variants.push(format!("{}%2f{}", &path[..i], &path[i + 1..]));
+            variants.push(format!("{}//{}", &path[..i], &path[i + 1..]));
+        }
+    }
+    let all: String = path
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                format!("%{b:02X}")
+            } else {
+                (b as char).to_string()
+            }
+        })
+        .collect();
+    variants.push(all);
+    if let Some(i) = path.bytes().position(|b| b.is_ascii_alphabetic()) {
+        let b = bytes[i];
+        variants.push(format!("{}%25{b:02x}{}", &path[..i], &path[i + 1..]));
+        variants.push(format!("{}%2525{b:02x}{}", &path[..i], &path[i + 1..]));
+    }
+    variants.push(path.to_uppercase());
+    variants.push(
+        path.split('/')
+            .map(|s| {
+                let mut c = s.chars();
+                c.next()
+                    .map(|f| f.to_uppercase().chain(c).collect())
+                    .unwrap_or_default()
+            })
+            .collect::<Vec<String>>()
+            .join("/"),
+    );
+    variants.push(format!("{path}/"));
+    variants.push(format!("/{path}"));
+    variants.push(format!("{path}/."));
+    variants.push(format!("/./{}", &path[1..]));
+    variants.push(format!("/x/..{path}"));
+    variants.push(format!("/x/%2e%2e{path}"));
+    variants.push(format!("{path}%00"));
+    variants.push(format!("{path};x"));
+    match path.strip_prefix("/api") {
+        Some(rest) if rest.starts_with('/') => variants.push(rest.to_owned()),
+        _ => variants.push(format!("/api{path}")),
+    }
+    variants.sort();
+    variants.dedup();
+    variants.retain(|v| v != path);
+    variants
+        .into_iter()
+        .map(|v| format!("{v}{query}"))
+        .collect()
+}
+
+/// Access is decided on what the router matched, so no spelling of a path lets a stranger or
+/// a lower role through: each route, under every spelling in [`encoded_variants`], is refused
+/// (401/403) or names no route at all (404/405/400) for every credential below its role.
+#[actix_web::test]
+async fn no_spelling_of_a_path_gets_past_its_role() {
+    let app = locked_app(|_| {}).await;
+    let admin = sign_in(&app, ADMIN).await;
+    for (role, passphrase) in [("editor", EDITOR), ("viewer", VIEWER)] {
+        let (status, _) = call(
+            &app,
+            Method::POST,
+            "/api/auth/passphrases",
+            Some(&admin),
+            Some(&json!({"role": role, "passphrase": passphrase})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let editor = sign_in(&app, EDITOR).await;
+    let viewer = sign_in(&app, VIEWER).await;
+    let (_, production) = call(
+        &app,
+        Method::POST,
+        "/api/productions",
+        Some(&editor),
+        Some(&json!({"name": "Encoded"})),
+    )
+    .await;
+    let production = production["id"].as_str().unwrap().to_owned();
+
+    // The escalations reported against the release binary, exactly as sent.
+    for (method, target, cookie) in [
+        (Method::POST, "/api/auth/%74okens", &editor),
+        (Method::POST, "/api/auth/p%61ssphrases", &editor),
+        (Method::GET, "/api/%61dmin/status", &viewer),
+        (Method::GET, "/%61dmin", &viewer),
+        (Method::GET, "/%61dmin/backups", &viewer),
+        (Method::GET, "/api/%61dmin/backups", &viewer),
+    ] {
+        let status = raw_status(&app, &method, target, Some(cookie)).await;
+        assert!(
+            status == 403 || status == 404,
+            "{method} {target} as a lower role answered {status}"
+        );
+    }
+
+    let mut tried = 0;
+    let mut refused = 0;
+    for r in route_table(&production) {
+        let lower: Vec<Option<&str>> = [
+            (None, None),
+            (Some(viewer.as_str()), Some(Needs::Viewer)),
+            (Some(editor.as_str()), Some(Needs::Editor)),
+        ]
+        .into_iter()
+        .filter(|(_, level)| level.is_none_or(|l| l < r.needs))
+        .map(|(cookie, _)| cookie)
+        .collect();
+        let variants = encoded_variants(&r.path);
+        let attempts: Vec<(&str, Option<&str>)> = variants
+            .iter()
+            .flat_map(|target| lower.iter().map(move |cookie| (target.as_str(), *cookie)))
+            .collect();
+        let app = &app;
+        let method = &r.method;
+        let checks = attempts.into_iter().map(|(target, cookie)| async move {
+            let status = raw_status(app, method, target, cookie).await;
+            (method, target, cookie.is_some(), status)
+        });
+        for (method, target, signed_in, status) in futures_util::future::join_all(checks).await {
+            tried += 1;
+            assert!(
+                matches!(status, 400 | 401 | 403 | 404 | 405),
+                "{method} {target} ({}) answered {status}: past its role",
+                if signed_in {
+                    "lower role"
+                } else {
+                    "no credentials"
+                }
+            );
+            refused += usize::from(matches!(status, 401 | 403));
+        }
+    }
+    assert!(tried > 10_000, "{tried} attempts");
+    // Most spellings route to the same handler (actix decodes the path): they must be refused
+    // by its gate, not merely miss.
+    assert!(
+        refused > tried / 4,
+        "{refused} of {tried} refused by a gate"
+    );
+    app.stop().await;
+}
+
 #[actix_web::test]
 async fn wrong_passphrases_are_rate_limited_per_address() {
     let app = locked_app(|config| config.auth.login_attempts = 3).await;

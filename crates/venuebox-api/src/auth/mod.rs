@@ -1,8 +1,8 @@
 //! Crew credentials: who may read or change what, enforced in one place.
 //!
-//! * [`required_access`] is the whole policy: every request's method and path map to
-//!   public, viewer, editor or admin. The middleware [`authorize`] applies it before any route
-//!   runs, for REST, the Socket.IO handshake, admin, sync and discovery control alike.
+//! * [`gate`]: every route is registered with the role it needs, and its own gate checks the
+//!   caller once the router has matched it — REST, the Socket.IO handshake, admin, sync and
+//!   discovery control alike.
 //! * Credentials: a passphrase per role (argon2 hashes), browser sessions (an HttpOnly cookie
 //!   holding a random secret; SHA-256 of it is stored), device tokens (`Authorization:
 //!   Bearer`, stored as SHA-256, revocable, with last-used time).
@@ -12,12 +12,9 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use actix_web::body::{BoxBody, MessageBody};
 use actix_web::cookie::{Cookie, SameSite};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::{Method, header};
-use actix_web::middleware::Next;
-use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
+use actix_web::http::header;
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -29,6 +26,9 @@ use venuebox_store::{Store, StoreError, access, clock};
 use crate::config::{AuthConfig, AuthMode};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::JsonObject;
+
+pub mod gate;
+pub use gate::{admin, editor, public, viewer};
 
 pub const SESSION_COOKIE: &str = "venuebox_session";
 
@@ -54,51 +54,6 @@ impl Role {
             "admin" => Some(Role::Admin),
             _ => None,
         }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    Public,
-    Needs(Role),
-}
-
-/// The policy. Paths are taken without the `/api` prefix, so root aliases get the same rule.
-pub fn required_access(method: &Method, path: &str) -> Access {
-    let path = path
-        .strip_prefix("/api")
-        .filter(|p| p.is_empty() || p.starts_with('/'))
-        .unwrap_or(path);
-    let reading = matches!(*method, Method::GET | Method::HEAD);
-    let under = |prefix: &str| path == prefix || path.starts_with(&format!("{prefix}/"));
-    if *method == Method::OPTIONS
-        || path == "/health"
-        || path == "/login"
-        || path == "/logout"
-        || path == "/auth/login"
-    {
-        return Access::Public;
-    }
-    if under("/auth/tokens") || under("/auth/passphrases") || under("/admin") {
-        return Access::Needs(Role::Admin);
-    }
-    if matches!(
-        path,
-        "/server/advertise" | "/server/stop-advertising" | "/server/global-reset"
-    ) {
-        return Access::Needs(Role::Admin);
-    }
-    // Resolving a conflict is an edit of show data; every other sync action is the admin's.
-    if under("/sync") && !reading && !(under("/sync/conflicts") && path.ends_with("/resolve")) {
-        return Access::Needs(Role::Admin);
-    }
-    if !reading && (under("/equipment") || under("/formats") || under("/settings")) {
-        return Access::Needs(Role::Admin);
-    }
-    if reading {
-        Access::Needs(Role::Viewer)
-    } else {
-        Access::Needs(Role::Editor)
     }
 }
 
@@ -243,50 +198,6 @@ pub async fn ensure_admin_passphrase(
     Ok(Some(passphrase))
 }
 
-fn wants_html(req: &ServiceRequest) -> bool {
-    req.method() == Method::GET
-        && req
-            .headers()
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.contains("text/html"))
-}
-
-/// The role behind a request's credentials, if any are valid.
-async fn principal_of(
-    req: &ServiceRequest,
-    store: &Store,
-    state: &AuthState,
-) -> Result<Option<Role>, ApiError> {
-    let bearer = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(str::to_owned);
-    if let Some(token) = bearer {
-        let hash = hash_secret(&token);
-        let found = store
-            .read(move |conn| access::find_token(conn, &hash))
-            .await?;
-        let Some((id, role)) = found else {
-            return Err(ApiError::InvalidCredentials("Unknown or revoked token"));
-        };
-        touch_token(store, state, id);
-        return Ok(Role::parse(&role));
-    }
-    if let Some(cookie) = req.cookie(SESSION_COOKIE) {
-        let hash = hash_secret(cookie.value());
-        let found = store
-            .read(move |conn| access::find_session(conn, &hash))
-            .await?;
-        return Ok(found.as_deref().and_then(Role::parse));
-    }
-    Ok(None)
-}
-
 /// Records a token's use, at most once a minute, without holding up the request.
 fn touch_token(store: &Store, state: &AuthState, id: String) {
     let mut touched = state
@@ -308,61 +219,6 @@ fn touch_token(store: &Store, state: &AuthState, id: String) {
     });
 }
 
-/// The middleware: applies [`required_access`] to every request.
-pub async fn authorize(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let state = req
-        .app_data::<web::Data<AuthState>>()
-        .cloned()
-        .expect("auth state is registered");
-    let store = req
-        .app_data::<web::Data<Store>>()
-        .cloned()
-        .expect("store is registered");
-    let needed = required_access(req.method(), req.path());
-    let role = if state.mode == AuthMode::Open {
-        Some(Role::Admin)
-    } else if needed == Access::Public {
-        // A stale token must not keep anyone from the health probe or the sign-in page.
-        None
-    } else {
-        match principal_of(&req, &store, &state).await {
-            Ok(role) => role,
-            Err(refusal) => return Ok(req.into_response(refusal.error_response())),
-        }
-    };
-    if let Some(role) = role {
-        req.extensions_mut().insert(Principal { role });
-    }
-    let refusal = match (needed, role) {
-        (Access::Public, _) => None,
-        (Access::Needs(required), Some(role)) if role >= required => None,
-        (Access::Needs(required), Some(role)) => Some(ApiError::InsufficientRole {
-            required: required.as_str(),
-            role: role.as_str(),
-        }),
-        (Access::Needs(_), None) if wants_html(&req) => {
-            let next_path = req
-                .uri()
-                .path_and_query()
-                .map(|p| p.as_str())
-                .unwrap_or("/");
-            let location = format!("/login?next={}", urlencode(next_path));
-            let to_login = HttpResponse::Found()
-                .insert_header((header::LOCATION, location))
-                .finish();
-            return Ok(req.into_response(to_login));
-        }
-        (Access::Needs(_), None) => Some(ApiError::Unauthenticated),
-    };
-    if let Some(refusal) = refusal {
-        return Ok(req.into_response(refusal.error_response()));
-    }
-    Ok(next.call(req).await?.map_into_boxed_body())
-}
-
 fn urlencode(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
@@ -375,15 +231,21 @@ fn urlencode(text: &str) -> String {
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/login", web::get().to(login_page))
-        .route("/login", web::post().to(login_form))
-        .route("/logout", web::post().to(logout))
-        .route("/api/auth/login", web::post().to(api_login))
-        .route("/api/auth/me", web::get().to(me))
-        .route("/api/auth/tokens", web::get().to(list_tokens))
-        .route("/api/auth/tokens", web::post().to(create_token))
-        .route("/api/auth/tokens/{id}", web::delete().to(revoke_token))
-        .route("/api/auth/passphrases", web::post().to(set_passphrase));
+    cfg.route("/login", public(web::get().to(login_page)))
+        .route("/login", public(web::post().to(login_form)))
+        .route("/logout", public(web::post().to(logout)))
+        .route("/api/auth/login", public(web::post().to(api_login)))
+        .route("/api/auth/me", viewer(web::get().to(me)))
+        .route("/api/auth/tokens", admin(web::get().to(list_tokens)))
+        .route("/api/auth/tokens", admin(web::post().to(create_token)))
+        .route(
+            "/api/auth/tokens/{id}",
+            admin(web::delete().to(revoke_token)),
+        )
+        .route(
+            "/api/auth/passphrases",
+            admin(web::post().to(set_passphrase)),
+        );
 }
 
 /// Checks a passphrase against every role's; the highest role that matches wins.
@@ -624,63 +486,6 @@ async fn set_passphrase(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_policy() {
-        let get = Method::GET;
-        let post = Method::POST;
-        assert_eq!(required_access(&get, "/health"), Access::Public);
-        assert_eq!(required_access(&get, "/api/health"), Access::Public);
-        assert_eq!(
-            required_access(&Method::OPTIONS, "/api/sources"),
-            Access::Public
-        );
-        assert_eq!(
-            required_access(&get, "/api/sources/production/p"),
-            Access::Needs(Role::Viewer)
-        );
-        assert_eq!(
-            required_access(&get, "/socket.io/"),
-            Access::Needs(Role::Viewer)
-        );
-        assert_eq!(
-            required_access(&post, "/sources"),
-            Access::Needs(Role::Editor)
-        );
-        assert_eq!(
-            required_access(&Method::PUT, "/api/productions/p"),
-            Access::Needs(Role::Editor)
-        );
-        assert_eq!(
-            required_access(&post, "/api/equipment"),
-            Access::Needs(Role::Admin)
-        );
-        assert_eq!(
-            required_access(&Method::DELETE, "/settings/frame-rates/60"),
-            Access::Needs(Role::Admin)
-        );
-        assert_eq!(
-            required_access(&get, "/api/settings"),
-            Access::Needs(Role::Viewer)
-        );
-        assert_eq!(
-            required_access(&post, "/api/server/advertise"),
-            Access::Needs(Role::Admin)
-        );
-        assert_eq!(
-            required_access(&get, "/api/auth/tokens"),
-            Access::Needs(Role::Admin)
-        );
-        // A path that merely starts like a family is not that family.
-        assert_eq!(
-            required_access(&post, "/api/equipmentx"),
-            Access::Needs(Role::Editor)
-        );
-        assert_eq!(
-            required_access(&get, "/apifoo/health"),
-            Access::Needs(Role::Viewer)
-        );
-    }
 
     #[test]
     fn passphrases_hash_and_verify() {
