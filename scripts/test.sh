@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 ensure_build_deps
-command -v dpkg-query >/dev/null 2>&1 && ensure_apt_packages curl jq iproute2 util-linux chromium
+command -v dpkg-query >/dev/null 2>&1 && ensure_apt_packages curl jq iproute2 util-linux chromium faketime
 ensure_node
 ensure_python_venv
 ensure_postgres

@@ -183,6 +183,7 @@ impl ResponseError for ApiError {
                 SyncError::NotConfigured
                 | SyncError::Config(_)
                 | SyncError::EpochMismatch { .. }
+                | SyncError::Restored { .. }
                 | SyncError::Stale { .. } => StatusCode::CONFLICT,
                 SyncError::Unreachable(_) | SyncError::Timeout | SyncError::ShuttingDown => {
                     StatusCode::SERVICE_UNAVAILABLE

@@ -69,6 +69,7 @@ pub fn sync_settings(config: &Config) -> Result<venuebox_sync::SyncSettings, Sta
         interval: config.hub.interval(),
         scope,
         backup_dir: Some(config.backup_dir()),
+        call_timeout: venuebox_sync::engine::CALL_TIMEOUT,
     })
 }
 

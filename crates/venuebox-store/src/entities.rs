@@ -14,7 +14,7 @@ use crate::kinds::registry;
 use crate::registry::{
     ChildList, DeleteMode, Direction, FieldType, KeyStyle, KindDef, Scope, WireCase,
 };
-use crate::sync::{self, LocalChange};
+use crate::replica::{self, LocalChange};
 use crate::writer::WriteTx;
 
 /// Namespace of the UUID v5 values the box derives (seeded rows, settings entries, child
@@ -631,13 +631,7 @@ pub fn create(
         id: decoded.actor,
         name: decoded.actor_name,
     };
-    sync::record_local(
-        tx,
-        LocalChange::Upsert {
-            entity: &entity,
-            fields: changed.clone(),
-        },
-    )?;
+    replica::record_local(tx, LocalChange::Create { entity: &entity })?;
     record(tx, kind, &entity, Operation::Created, changed, actor)?;
     Ok(entity)
 }
@@ -742,9 +736,9 @@ pub fn update(
     };
     let mut sync_fields = changes.clone();
     if was_deleted {
-        sync_fields.insert(sync::DELETED_FIELD.into(), Value::Bool(false));
+        sync_fields.insert(replica::DELETED_FIELD.into(), Value::Bool(false));
     }
-    sync::record_local(
+    replica::record_local(
         tx,
         LocalChange::Upsert {
             entity: &entity,
@@ -778,8 +772,8 @@ pub fn delete(
                 updated_at: now,
                 ..existing
             };
-            let archived = Map::from_iter([(sync::DELETED_FIELD.to_owned(), Value::Bool(true))]);
-            sync::record_local(
+            let archived = Map::from_iter([(replica::DELETED_FIELD.to_owned(), Value::Bool(true))]);
+            replica::record_local(
                 tx,
                 LocalChange::Upsert {
                     entity: &entity,
@@ -790,7 +784,7 @@ pub fn delete(
         }
         DeleteMode::Hard => {
             // Recorded first: the tombstone's base is the newest clock on the row.
-            sync::record_local(tx, LocalChange::Delete { entity: &existing })?;
+            replica::record_local(tx, LocalChange::Delete { entity: &existing })?;
             remove_row(conn, kind, &existing)?;
             existing
         }
@@ -802,7 +796,7 @@ pub fn delete(
 /// Removes a row for good (a hard delete, local or pulled). Deleting a show removes
 /// everything that belongs to it (contract §2.4).
 pub fn remove_row(conn: &Connection, kind: &KindDef, existing: &Entity) -> Result<()> {
-    if kind.name == "production" {
+    if kind.is_production {
         conn.prepare_cached("DELETE FROM entities WHERE production_id = ?1")?
             .execute([&existing.uuid])?;
         conn.prepare_cached(
@@ -861,11 +855,7 @@ fn generate_display_id(
     kind: &KindDef,
     production_id: Option<&str>,
 ) -> Result<String> {
-    let counter = format!(
-        "display_seq\u{1f}{}\u{1f}{}",
-        kind.name,
-        production_id.unwrap_or("")
-    );
+    let counter = display_counter_key(kind, production_id);
     let current: Option<i64> = conn
         .prepare_cached("SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?1")?
         .query_row([&counter], |row| row.get(0))
@@ -887,6 +877,90 @@ fn generate_display_id(
     )?
     .execute(params![counter, next.to_string()])?;
     Ok(format!("{} {}", kind.display_prefix, next))
+}
+
+/// Keeps this node's display-id counter past a label another node gave out (`SRC 7` pulled
+/// here means the next one made here is at least `SRC 8`), so two boxes in contact never
+/// hand out the same label; apart they can, and the hub renumbers the later arrival.
+pub(crate) fn note_display_id(
+    conn: &Connection,
+    kind: &KindDef,
+    production_id: Option<&str>,
+    data: &Map<String, Value>,
+) -> Result<()> {
+    let Some(number) = data
+        .get("id")
+        .and_then(Value::as_str)
+        .and_then(|id| id.strip_prefix(kind.display_prefix))
+        .and_then(|rest| rest.strip_prefix(' '))
+        .and_then(|n| n.parse::<i64>().ok())
+    else {
+        return Ok(());
+    };
+    let counter = display_counter_key(kind, production_id);
+    conn.prepare_cached(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET \
+         value = max(CAST(meta.value AS INTEGER), CAST(excluded.value AS INTEGER))",
+    )?
+    .execute(params![counter, number.to_string()])?;
+    Ok(())
+}
+
+fn display_counter_key(kind: &KindDef, production_id: Option<&str>) -> String {
+    format!(
+        "display_seq\u{1f}{}\u{1f}{}",
+        kind.name,
+        production_id.unwrap_or("")
+    )
+}
+
+/// A row as the hub sent it, to insert here.
+pub(crate) struct PulledRow<'a> {
+    pub uuid: &'a str,
+    pub production_id: Option<&'a str>,
+    pub data: &'a Map<String, Value>,
+    pub is_deleted: bool,
+    pub clocks: &'a Map<String, Value>,
+    pub created_at: &'a str,
+    pub updated_at: &'a str,
+    pub actor: Option<&'a str>,
+}
+
+/// Inserts a row pulled from the hub (version 1, the hub's clocks) and returns it.
+pub(crate) fn insert_pulled(
+    conn: &Connection,
+    kind: &'static KindDef,
+    row: PulledRow<'_>,
+) -> Result<Entity> {
+    conn.prepare_cached(
+        "INSERT INTO entities (uuid, kind, production_id, data, version, is_deleted, \
+         created_at, updated_at, last_modified_by, clocks) \
+         VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![
+        row.uuid,
+        kind.name,
+        row.production_id,
+        codec::json_text(row.data),
+        row.is_deleted,
+        row.created_at,
+        row.updated_at,
+        row.actor,
+        codec::json_text(row.clocks),
+    ])?;
+    note_display_id(conn, kind, row.production_id, row.data)?;
+    Ok(Entity {
+        kind: kind.name,
+        uuid: row.uuid.to_owned(),
+        production_id: row.production_id.map(str::to_owned),
+        data: row.data.clone(),
+        version: 1,
+        is_deleted: row.is_deleted,
+        created_at: row.created_at.to_owned(),
+        updated_at: row.updated_at.to_owned(),
+        last_modified_by: row.actor.map(str::to_owned),
+        synced_at: None,
+    })
 }
 
 fn check_required(kind: &KindDef, doc: &Map<String, Value>) -> Result<()> {

@@ -169,6 +169,7 @@ fn build() -> Vec<KindDef> {
     ];
     production.order = vec![("created_at", Direction::Desc)];
     production.realtime = Realtime::ProductionList;
+    production.is_production = true;
     production.before_write = Some(hooks::production_id);
     kinds.push(production);
 

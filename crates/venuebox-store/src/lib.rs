@@ -19,9 +19,9 @@ pub mod hooks;
 pub mod kinds;
 pub mod ports;
 pub mod registry;
+pub mod replica;
 pub mod seed;
 pub mod settings;
-pub mod sync;
 pub mod transfer;
 pub mod writer;
 
@@ -188,7 +188,7 @@ impl Store {
             .collect::<Result<Vec<_>>>()?;
         let clock = Arc::new(hlc::HlcClock::new(
             &node_id,
-            sync::persisted_clock(&conn)?.as_deref(),
+            replica::outbox::persisted_clock(&conn)?.as_deref(),
         ));
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let (writer, handle) = writer::Writer::spawn(conn, clock.clone(), events.clone())?;

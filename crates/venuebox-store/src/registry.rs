@@ -213,6 +213,9 @@ pub struct KindDef {
     /// A field whose value names the row: its uuid is derived from it (UUID v5), so two
     /// nodes that create the same settings entry create the same row.
     pub natural_key: Option<&'static str>,
+    /// Rows of this kind are productions: a row's uuid is the production id of every row in
+    /// it, and deleting one deletes them all.
+    pub is_production: bool,
     /// Shared reference data every show draws on (the equipment library, formats), as
     /// opposed to one show's rows: the access policy treats its writes apart.
     pub library: bool,
@@ -243,6 +246,7 @@ impl KindDef {
             event_id: EventId::Uuid,
             deleted_event_id: EventId::Uuid,
             natural_key: None,
+            is_production: false,
             library: false,
             decode: None,
             before_write: None,

@@ -16,7 +16,7 @@ use std::time::Instant;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use venuebox_store::clock;
-use venuebox_store::sync::{self as local, StagedRow};
+use venuebox_store::replica::{self, StagedRow, download as staging, hub_state};
 
 use crate::engine::SyncEngine;
 use crate::error::{Result, SyncError};
@@ -61,27 +61,40 @@ pub struct DownloadReport {
     pub backup: Option<String>,
 }
 
-/// The local side of a digest: the same lines, hashed the same way as the hub does.
-pub fn digest_of(rows: &[(String, String)]) -> ScopeDigest {
-    let mut sorted: Vec<&(String, String)> = rows.iter().collect();
-    sorted.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-    let mut counts = BTreeMap::new();
-    let mut hasher = Sha256::new();
-    for (i, (uuid, kind)) in sorted.iter().enumerate() {
-        if i > 0 {
-            hasher.update(b"\n");
+/// The local side of a digest, computed the way the hub computes its own: counts by kind,
+/// and SHA-256 over the `uuid:kind` lines in bytewise uuid order. Fed one row at a time.
+#[derive(Default)]
+pub struct Digester {
+    counts: BTreeMap<String, i64>,
+    hasher: Sha256,
+    rows: usize,
+}
+
+impl Digester {
+    /// Adds the next row (rows must come in bytewise uuid order).
+    pub fn add(&mut self, uuid: &str, kind: &str) {
+        if self.rows > 0 {
+            self.hasher.update(b"\n");
         }
-        hasher.update(uuid.as_bytes());
-        hasher.update(b":");
-        hasher.update(kind.as_bytes());
-        *counts.entry(kind.clone()).or_insert(0) += 1;
+        self.rows += 1;
+        self.hasher.update(uuid.as_bytes());
+        self.hasher.update(b":");
+        self.hasher.update(kind.as_bytes());
+        *self.counts.entry(kind.to_owned()).or_insert(0) += 1;
     }
-    let checksum = hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    ScopeDigest { counts, checksum }
+
+    pub fn finish(self) -> ScopeDigest {
+        let checksum = self
+            .hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        ScopeDigest {
+            counts: self.counts,
+            checksum,
+        }
+    }
 }
 
 impl SyncEngine {
@@ -122,7 +135,7 @@ impl SyncEngine {
         self.handshake(&hub).await?;
         let production = hub.find_production(wanted).await?;
         let store = self.store.clone();
-        let previous = store.read(local::download_state).await?;
+        let previous = store.read(staging::download_state).await?;
         let resumed = previous
             .as_ref()
             .is_some_and(|state| state.production_id == production);
@@ -137,7 +150,7 @@ impl SyncEngine {
                 let at_seq = hub.head().await?;
                 let id = production.clone();
                 store
-                    .write(move |tx| local::begin_download(tx.conn(), &id, at_seq))
+                    .write(move |tx| staging::begin_download(tx.conn(), &id, at_seq))
                     .await?
             }
         };
@@ -182,15 +195,30 @@ impl SyncEngine {
                 })
                 .collect();
             let state = store
-                .write(move |tx| local::stage_chunk(tx.conn(), &rows))
+                .write(move |tx| staging::stage_chunk(tx.conn(), &rows))
                 .await?;
             after = state.after;
             staged = state.staged;
             self.update(|s| s.download = Some(progress(staged, "staging")));
         }
         self.update(|s| s.download = Some(progress(staged, "installing")));
-        let installed = store.write(local::install_download).await?;
-        self.catch_up(&mut hub, &production, at_seq).await?;
+        let anchor = hub.anchor_at(at_seq).await?;
+        let (installed, from_snapshot) = {
+            let id = production.clone();
+            store
+                .write(move |tx| {
+                    let installed = staging::install_download(tx)?;
+                    let moved =
+                        hub_state::start_from_download(tx.conn(), &id, at_seq, anchor.as_ref())?;
+                    Ok((installed, moved))
+                })
+                .await?
+        };
+        if from_snapshot {
+            tracing::info!(%production, at_seq, "this box holds only this production: it pulls on from the snapshot's sequence");
+        } else {
+            self.catch_up(&mut hub, &production, at_seq).await?;
+        }
         self.push_all(&mut hub).await?;
         self.pull_all(&mut hub).await?;
         self.update(|s| s.download = Some(progress(staged, "verifying")));
@@ -199,13 +227,13 @@ impl SyncEngine {
             hub.lock(&production, self.store.node_id()).await?;
             let id = production.clone();
             store
-                .write(move |tx| local::set_locked(tx.conn(), &id, true))
+                .write(move |tx| replica::set_locked(tx.conn(), &id, true))
                 .await?;
         }
         let id = production.clone();
         let name = store
             .read(move |conn| {
-                Ok(local::holding_details(conn)?
+                Ok(replica::holding_details(conn)?
                     .into_iter()
                     .find(|h| h.production_id == id)
                     .and_then(|h| h.name))
@@ -245,7 +273,7 @@ impl SyncEngine {
     /// Applies the production's log entries after the snapshot's sequence up to this box's
     /// cursor (which other pulls already passed while the production was not held here).
     async fn catch_up(&self, hub: &mut Hub, production: &str, at_seq: i64) -> Result<()> {
-        let cursor = self.store.read(local::cursor).await?;
+        let cursor = self.store.read(hub_state::cursor).await?;
         let mut from = at_seq;
         let scope = PullScope::Held(vec![production.to_owned()]);
         while from < cursor {
@@ -259,7 +287,7 @@ impl SyncEngine {
                 .filter(|c| c.seq <= cursor)
                 .collect();
             self.store
-                .write(move |tx| local::apply_changes(tx, &changes).map(drop))
+                .write(move |tx| replica::apply_changes(tx, &changes).map(drop))
                 .await?;
             if next <= from {
                 break;
@@ -275,11 +303,16 @@ impl SyncEngine {
         for attempt in 0..3 {
             let hub_digest = hub.digest(production).await?;
             let id = production.to_owned();
-            let rows = self
+            let ours = self
                 .store
-                .read(move |conn| local::production_rows(conn, &id))
+                .read(move |conn| {
+                    let mut digester = Digester::default();
+                    staging::for_each_production_row(conn, &id, |uuid, kind| {
+                        digester.add(uuid, kind)
+                    })?;
+                    Ok(digester.finish())
+                })
                 .await?;
-            let ours = digest_of(&rows);
             if ours == hub_digest {
                 return Ok(ours);
             }
@@ -308,7 +341,7 @@ impl SyncEngine {
         }
         let id = production.clone();
         self.store
-            .write(move |tx| local::set_locked(tx.conn(), &id, locked))
+            .write(move |tx| replica::set_locked(tx.conn(), &id, locked))
             .await?;
         Ok(production)
     }

@@ -7,18 +7,30 @@ use std::time::Duration;
 
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
-use venuebox_store::sync::{self as local, QueueStats};
+use venuebox_store::replica::{self, QueueStats, hub_state};
 use venuebox_store::{Store, clock};
 
 use crate::error::{Result, SyncError};
-use crate::hub::{Hub, HubTarget, PullScope};
+use crate::hub::{Hub, HubTarget, Progress, PullScope};
 
-/// Entries per push transaction, changes per pull page.
-const PUSH_BATCH: usize = 500;
+/// Push batches start at this size and adapt to the link: each push call should take about
+/// [`PUSH_CALL_TARGET`], so a fast link sends big batches and a slow one small ones.
+const PUSH_BATCH_START: usize = 500;
+const PUSH_BATCH_MIN: usize = 10;
+const PUSH_BATCH_MAX: usize = 5000;
+const PUSH_CALL_TARGET: Duration = Duration::from_secs(2);
+/// Changes per pull page.
 const PULL_PAGE: i64 = 1000;
-/// A round that takes longer is abandoned (the hub transaction rolls back or has committed;
-/// either way the retry is safe).
-const ROUND_TIMEOUT: Duration = Duration::from_secs(120);
+/// One call to the hub (a push of `n` entries, a pull page, hello) that takes longer than
+/// this is abandoned: the link is dead or far too slow. Whatever the hub did commits or rolls
+/// back on its own; the retry is safe, and a push that timed out is retried with half the
+/// batch, so a slow link always makes progress.
+fn call_timeout(base: Duration, entries: usize) -> Duration {
+    base + Duration::from_millis(20) * entries as u32
+}
+/// A round that takes longer than this is abandoned (each batch already pushed stays
+/// acknowledged; the next round goes on from there).
+const ROUND_TIMEOUT: Duration = Duration::from_secs(600);
 const BACKOFF_MIN: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(60);
 /// How often the tombstone window is enforced (by whichever node gets there).
@@ -43,7 +55,13 @@ pub struct SyncSettings {
     pub scope: ScopeMode,
     /// Where the snapshot taken before each download goes (none: no snapshot).
     pub backup_dir: Option<std::path::PathBuf>,
+    /// The deadline of one call to the hub, before what its size adds (see [`call_timeout`]).
+    pub call_timeout: Duration,
 }
+
+/// The base deadline of one call to the hub: long enough for a 4G uplink at 150 ms, short
+/// enough that a dead link is given up on in seconds.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the status page shows, besides the queue counts.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -79,7 +97,7 @@ pub struct SyncStatus {
     pub queue: QueueStats,
     pub held_productions: Vec<String>,
     /// The held productions with their name, last download and lock.
-    pub holdings: Vec<local::Holding>,
+    pub holdings: Vec<replica::Holding>,
 }
 
 /// The outcome of one round.
@@ -104,6 +122,18 @@ pub struct SyncEngine {
     requests: mpsc::UnboundedSender<Waiter>,
     stop: watch::Sender<bool>,
     resume: Arc<tokio::sync::Notify>,
+    /// The current push batch size (see [`PUSH_CALL_TARGET`]).
+    batch: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// Runs one call to the hub with a deadline.
+async fn within<T>(
+    limit: Duration,
+    call: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    tokio::time::timeout(limit, call)
+        .await
+        .unwrap_or(Err(SyncError::Timeout))
 }
 
 impl SyncEngine {
@@ -128,6 +158,7 @@ impl SyncEngine {
             stop,
             resume: Arc::new(tokio::sync::Notify::new()),
             downloading: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            batch: Arc::new(std::sync::atomic::AtomicUsize::new(PUSH_BATCH_START)),
         };
         let task = tokio::spawn(engine.clone().run(request_rx, stop_rx));
         (engine, task)
@@ -150,11 +181,21 @@ impl SyncEngine {
             stop,
             resume: Arc::new(tokio::sync::Notify::new()),
             downloading: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            batch: Arc::new(std::sync::atomic::AtomicUsize::new(PUSH_BATCH_START)),
         }
+    }
+
+    /// The push batch size the engine uses now (it adapts to the link).
+    pub fn push_batch_size(&self) -> usize {
+        self.batch.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    pub fn settings(&self) -> &SyncSettings {
+        &self.settings
     }
 
     /// Shows a download as starting in the status before its task runs, so a client polling
@@ -178,10 +219,11 @@ impl SyncEngine {
         self.settings.hub.is_some()
     }
 
-    /// Starts over with a recreated or restored hub (after `HUB_EPOCH_CHANGED`): queues
-    /// everything this box holds for it and resumes syncing. Returns the rows queued.
+    /// Starts over with a recreated or restored hub (after `HUB_EPOCH_CHANGED` or
+    /// `HUB_RESTORED`): queues everything this box holds for it and resumes syncing. Returns
+    /// the entries queued.
     pub async fn adopt_new_hub(&self) -> Result<usize> {
-        let queued = self.store.write(local::adopt_new_hub).await?;
+        let queued = self.store.write(replica::adopt_new_hub).await?;
         self.update(|s| {
             s.stopped = None;
             s.consecutive_failures = 0;
@@ -204,9 +246,9 @@ impl SyncEngine {
             .store
             .read(|conn| {
                 Ok((
-                    local::queue_stats(conn)?,
-                    local::holdings(conn)?,
-                    local::holding_details(conn)?,
+                    replica::queue_stats(conn)?,
+                    replica::holdings(conn)?,
+                    replica::holding_details(conn)?,
                 ))
             })
             .await?;
@@ -238,7 +280,7 @@ impl SyncEngine {
             Ok(Err(message)) => {
                 let state = self.state();
                 Err(match state.last_error_code.as_deref() {
-                    Some("HUB_EPOCH_CHANGED") | Some("NODE_STALE") => {
+                    Some("HUB_EPOCH_CHANGED") | Some("HUB_RESTORED") | Some("NODE_STALE") => {
                         SyncError::Hub(state.stopped.unwrap_or(message))
                     }
                     Some("HUB_ERROR") => SyncError::Hub(message),
@@ -399,7 +441,7 @@ impl SyncEngine {
             let _ = self
                 .store
                 .write(move |tx| {
-                    local::log_round(tx.conn(), "push", &started, 0, 0, Some(&message))
+                    replica::log_round(tx.conn(), "push", &started, 0, 0, Some(&message))
                 })
                 .await;
         }
@@ -428,46 +470,73 @@ impl SyncEngine {
         target: &HubTarget,
     ) -> Result<(Hub, mpsc::UnboundedReceiver<i64>, tokio_postgres::Client)> {
         self.update(|s| s.last_attempt_at = Some(clock::now_iso()));
-        let hub = target.connect().await?;
-        self.handshake(&hub).await?;
-        let (listener, notes) = target.listen().await?;
+        let hub = within(
+            call_timeout(self.settings.call_timeout, 0),
+            target.connect(),
+        )
+        .await?;
+        within(
+            call_timeout(self.settings.call_timeout, 0),
+            self.handshake(&hub),
+        )
+        .await?;
+        let (listener, notes) =
+            within(call_timeout(self.settings.call_timeout, 0), target.listen()).await?;
         Ok((hub, notes, listener))
     }
 
-    /// Says hello to the hub: checks its epoch, registers this node, continues the outbox
+    /// Says hello to the hub: checks that it is the hub this box synced with (its epoch, and
+    /// that it still holds what it acknowledged), registers this node, continues the outbox
     /// numbering after what the hub holds, and notes the clock skew.
     pub async fn handshake(&self, hub: &Hub) -> Result<()> {
+        let (known, progress) = self
+            .store
+            .read(|conn| {
+                Ok((
+                    hub_state::hub_epoch(conn)?,
+                    Progress {
+                        cursor: hub_state::cursor(conn)?,
+                        anchor: hub_state::anchor(conn)?,
+                        acked: hub_state::acked(conn)?,
+                    },
+                ))
+            })
+            .await?;
         let hello = hub
             .hello(
                 self.store.node_id(),
                 &self.settings.node_name,
                 self.store.clock().wall_ms(),
+                &progress,
             )
             .await?;
-        let known = self.store.read(local::hub_epoch).await?;
-        match known {
-            Some(known) if known != hello.epoch => {
+        if let Some(known) = known {
+            if known != hello.epoch {
                 return Err(SyncError::EpochMismatch {
                     expected: known,
                     found: hello.epoch,
                 });
             }
-            _ => {}
+            if let Some(reason) = hello.restored {
+                return Err(SyncError::Restored { reason });
+            }
         }
         let epoch = hello.epoch.clone();
         let hub_last = hello.last_seq;
+        let window = hello.tombstone_window_secs;
         let advanced = self
             .store
             .write(move |tx| {
-                local::set_hub_epoch(tx.conn(), &epoch)?;
-                if local::renumber_for_new_hub(tx.conn(), hub_last)? {
+                hub_state::set_hub_epoch(tx.conn(), &epoch)?;
+                replica::tombstones::prune(tx.conn(), window)?;
+                if hub_state::renumber_for_new_hub(tx.conn(), hub_last)? {
                     tracing::info!(
                         hub_last,
                         "adopted the new hub: this box's data is queued for it"
                     );
                     return Ok(false);
                 }
-                local::advance_node_seq(tx.conn(), hub_last)
+                replica::outbox::advance_node_seq(tx.conn(), hub_last)
             })
             .await?;
         if advanced {
@@ -516,44 +585,64 @@ impl SyncEngine {
         Ok(report)
     }
 
-    /// Pushes the outbox in batches; returns (entries applied, conflicts).
+    /// Pushes the outbox in batches; returns (entries applied, conflicts). Each batch is one
+    /// call; its size follows the link (about [`PUSH_CALL_TARGET`] per call), and a call that
+    /// times out is retried by the next round with half the batch.
     pub async fn push_all(&self, hub: &mut Hub) -> Result<(usize, usize)> {
+        use std::sync::atomic::Ordering::Relaxed;
         let node_id = self.store.node_id().to_owned();
         let mut applied = 0;
         let mut conflicts = 0;
         let mut after = 0;
         loop {
+            let size = self.batch.load(Relaxed);
             let (batch, cursor) = self
                 .store
                 .read(move |conn| {
                     Ok((
-                        local::unacked(conn, after, PUSH_BATCH)?,
-                        local::cursor(conn)?,
+                        replica::unacked_batch(conn, after, size)?,
+                        hub_state::cursor(conn)?,
                     ))
                 })
                 .await?;
-            let Some(last) = batch.last() else { break };
-            after = last.node_seq;
+            let Some(batch) = batch else { break };
+            after = batch.last_seq;
             let started = clock::now_iso();
-            let report = hub.push(&node_id, cursor, &batch).await?;
+            let timer = std::time::Instant::now();
+            let report = match within(
+                call_timeout(self.settings.call_timeout, batch.count),
+                hub.push(&node_id, cursor, &batch),
+            )
+            .await
+            {
+                Ok(report) => report,
+                Err(SyncError::Timeout) => {
+                    self.batch
+                        .store((batch.count / 2).max(PUSH_BATCH_MIN), Relaxed);
+                    return Err(SyncError::Timeout);
+                }
+                Err(err) => return Err(err),
+            };
+            self.batch
+                .store(next_batch_size(size, batch.count, timer.elapsed()), Relaxed);
             applied += report.applied;
             conflicts += report.conflicts;
             let acks = report.acks.clone();
             let (count, found) = (report.applied as i64, report.conflicts as i64);
             self.store
                 .write(move |tx| {
-                    local::ack(tx.conn(), &acks)?;
+                    replica::ack(tx.conn(), &acks)?;
                     if count > 0 {
-                        local::log_round(tx.conn(), "push", &started, count, found, None)?;
+                        replica::log_round(tx.conn(), "push", &started, count, found, None)?;
                     }
                     Ok(())
                 })
                 .await?;
-            if report.acks.len() < batch.len() {
+            if report.acks.len() < batch.count {
                 return Err(SyncError::Hub(format!(
                     "the hub acknowledged {} of {} entries",
                     report.acks.len(),
-                    batch.len()
+                    batch.count
                 )));
             }
             self.update(|s| {
@@ -564,7 +653,9 @@ impl SyncEngine {
         Ok((applied, conflicts))
     }
 
-    /// Pulls until caught up; returns (changes applied, conflicts received, hub head).
+    /// Pulls until caught up; returns (changes applied, conflicts received, hub head). A page
+    /// read from a cursor that another pull (a download's) has moved meanwhile is dropped and
+    /// read again: the cursor never goes backwards.
     pub async fn pull_all(&self, hub: &mut Hub) -> Result<(usize, usize, i64)> {
         let node_id = self.store.node_id().to_owned();
         let mut changes = 0;
@@ -572,27 +663,40 @@ impl SyncEngine {
         loop {
             let (cursor, held) = self
                 .store
-                .read(|conn| Ok((local::cursor(conn)?, local::holdings(conn)?)))
+                .read(|conn| Ok((hub_state::cursor(conn)?, replica::holdings(conn)?)))
                 .await?;
             let scope = match self.settings.scope {
                 ScopeMode::All => PullScope::All,
                 ScopeMode::Held => PullScope::Held(held),
             };
             let started = clock::now_iso();
-            let page = hub.pull(&node_id, cursor, &scope, PULL_PAGE).await?;
+            let page = within(
+                call_timeout(self.settings.call_timeout, PULL_PAGE as usize / 4),
+                hub.pull(&node_id, cursor, &scope, PULL_PAGE),
+            )
+            .await?;
             let head = page.head_seq;
             let next = page.next_cursor;
             let received = page.changes.len();
-            if next == cursor && received == 0 {
+            if next <= cursor && received == 0 {
                 self.update(|s| s.last_pull_at = Some(clock::now_iso()));
                 return Ok((changes, conflicts, head));
             }
             let applied = self
                 .store
                 .write(move |tx| {
-                    let applied = local::apply_pulled(tx, &page.changes, next)?;
+                    let Some(applied) = replica::apply_pulled(
+                        tx,
+                        cursor,
+                        &page.changes,
+                        next,
+                        page.anchor.as_ref(),
+                    )?
+                    else {
+                        return Ok(None);
+                    };
                     if received > 0 {
-                        local::log_round(
+                        replica::log_round(
                             tx.conn(),
                             "pull",
                             &started,
@@ -601,9 +705,12 @@ impl SyncEngine {
                             None,
                         )?;
                     }
-                    Ok(applied)
+                    Ok(Some(applied))
                 })
                 .await?;
+            let Some(applied) = applied else {
+                continue;
+            };
             changes += applied.changes;
             conflicts += applied.conflicts;
             self.update(|s| {
@@ -615,6 +722,20 @@ impl SyncEngine {
             }
         }
     }
+}
+
+/// The next push batch size after a call that sent `sent` entries (of `current` allowed) in
+/// `took`: scaled so a call takes about [`PUSH_CALL_TARGET`], moving at most by half or
+/// double at a time (one slow call on a shared link does not collapse it). A short batch
+/// (the queue ran out) that went quickly says nothing about the link.
+fn next_batch_size(current: usize, sent: usize, took: Duration) -> usize {
+    if sent < current && took <= PUSH_CALL_TARGET {
+        return current;
+    }
+    let took = took.as_secs_f64().max(0.001);
+    let ideal = sent as f64 * PUSH_CALL_TARGET.as_secs_f64() / took;
+    let bounded = ideal.clamp(current as f64 / 2.0, current as f64 * 2.0);
+    (bounded as usize).clamp(PUSH_BATCH_MIN, PUSH_BATCH_MAX)
 }
 
 fn answer_all(waiters: &mut Vec<Waiter>, outcome: Result<RoundReport, String>) {
@@ -631,4 +752,26 @@ fn jitter(base: Duration) -> Duration {
         .unwrap_or(0);
     let factor = 0.8 + f64::from(nanos % 1000) / 1000.0 * 0.4;
     base.mul_f64(factor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn push_batches_follow_the_link() {
+        // Fast loopback: grows, at most doubling, up to the ceiling.
+        assert_eq!(next_batch_size(500, 500, Duration::from_millis(50)), 1000);
+        assert_eq!(next_batch_size(5000, 5000, Duration::from_millis(50)), 5000);
+        // A slow call shrinks it, at most halving.
+        assert_eq!(next_batch_size(500, 500, Duration::from_secs(8)), 250);
+        assert_eq!(next_batch_size(500, 500, Duration::from_secs(3)), 333);
+        // A short batch that went fast keeps the size; a short one that was slow shrinks it.
+        assert_eq!(next_batch_size(500, 3, Duration::from_millis(100)), 500);
+        assert_eq!(next_batch_size(500, 400, Duration::from_secs(4)), 250);
+        assert_eq!(
+            next_batch_size(20, 20, Duration::from_secs(30)),
+            PUSH_BATCH_MIN
+        );
+    }
 }

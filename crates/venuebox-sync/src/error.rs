@@ -1,7 +1,7 @@
 use venuebox_store::StoreError;
 
-/// Why a sync round did not complete. `Unreachable` and `Hub` are retried with backoff;
-/// `EpochMismatch` and `Stale` stop sync until a person acts.
+/// Why a sync round did not complete. `Unreachable`, `Hub` and `Timeout` are retried with
+/// backoff; `EpochMismatch`, `Restored` and `Stale` stop sync until a person acts.
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
     #[error("no hub is configured (set hub.url or VENUEBOX_HUB_URL)")]
@@ -20,10 +20,17 @@ pub enum SyncError {
     )]
     EpochMismatch { expected: String, found: String },
     #[error(
-        "this box last pulled at hub sequence {cursor}, but the hub has purged its log before \
-         {pruned_before} (the tombstone window); download the productions again before syncing"
+        "the hub has lost changes it had acknowledged: {reason}. It was restored from a backup \
+         or dump. Sync is stopped so nothing diverges, and this box keeps its queue. Check the \
+         hub, then accept it with `venuebox sync --adopt-hub` (POST /api/sync/adopt-hub), \
+         which sends it everything this box holds"
     )]
-    Stale { cursor: i64, pruned_before: i64 },
+    Restored { reason: String },
+    #[error(
+        "this box last pulled at hub sequence {cursor}, but the hub has purged its log through \
+         {pruned_through} (the tombstone window); download the productions again before syncing"
+    )]
+    Stale { cursor: i64, pruned_through: i64 },
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -45,19 +52,14 @@ impl SyncError {
         SyncError::Unreachable(error_text(&err))
     }
 
-    pub(crate) fn hub(err: tokio_postgres::Error) -> SyncError {
-        if err.is_closed() || err.as_db_error().is_none() {
-            SyncError::Unreachable(error_text(&err))
-        } else {
-            SyncError::Hub(error_text(&err))
-        }
-    }
-
     /// Sync cannot go on without a person (the hub was replaced, or this box is too old).
     pub fn is_fatal(&self) -> bool {
         matches!(
             self,
-            SyncError::EpochMismatch { .. } | SyncError::Stale { .. } | SyncError::Config(_)
+            SyncError::EpochMismatch { .. }
+                | SyncError::Restored { .. }
+                | SyncError::Stale { .. }
+                | SyncError::Config(_)
         )
     }
 
@@ -69,6 +71,7 @@ impl SyncError {
             SyncError::Unreachable(_) | SyncError::Timeout => "HUB_UNREACHABLE",
             SyncError::Hub(_) => "HUB_ERROR",
             SyncError::EpochMismatch { .. } => "HUB_EPOCH_CHANGED",
+            SyncError::Restored { .. } => "HUB_RESTORED",
             SyncError::Stale { .. } => "NODE_STALE",
             SyncError::Store(_) => "LOCAL_STORE",
             SyncError::ShuttingDown => "SHUTTING_DOWN",
@@ -77,6 +80,27 @@ impl SyncError {
             SyncError::Busy(_) => "DOWNLOAD_RUNNING",
             SyncError::Mismatch(_) => "DOWNLOAD_MISMATCH",
         }
+    }
+}
+
+/// A hub error: a lost connection is `Unreachable` (retried); the hub's own refusals keep
+/// their meaning (`VB001` stale node, raised by the push and pull functions).
+impl From<tokio_postgres::Error> for SyncError {
+    fn from(err: tokio_postgres::Error) -> SyncError {
+        let Some(db) = err.as_db_error().filter(|_| !err.is_closed()) else {
+            return SyncError::Unreachable(error_text(&err));
+        };
+        if db.code().code() == "VB001" {
+            let detail: serde_json::Value = db
+                .detail()
+                .and_then(|d| serde_json::from_str(d).ok())
+                .unwrap_or_default();
+            return SyncError::Stale {
+                cursor: detail["cursor"].as_i64().unwrap_or_default(),
+                pruned_through: detail["prunedThrough"].as_i64().unwrap_or_default(),
+            };
+        }
+        SyncError::Hub(error_text(&err))
     }
 }
 

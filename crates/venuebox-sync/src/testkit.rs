@@ -3,6 +3,7 @@
 //! break on command. Never compiled into the box.
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -71,6 +72,44 @@ impl TestHub {
             .unwrap();
     }
 
+    /// The hub as it is now, dumped with `pg_dump` (custom format) to a file.
+    pub async fn dump(&self) -> std::path::PathBuf {
+        let file = std::env::temp_dir().join(format!("{}.dump", self.name));
+        let url = self.url.clone();
+        let out = file.clone();
+        let status = tokio::task::spawn_blocking(move || {
+            std::process::Command::new("pg_dump")
+                .args(["--format=custom", "--file"])
+                .arg(&out)
+                .arg(&url)
+                .status()
+        })
+        .await
+        .unwrap()
+        .expect("pg_dump runs (Debian's postgresql-client)");
+        assert!(status.success(), "pg_dump failed");
+        file
+    }
+
+    /// Drops the hub and restores a dump into a new database of the same name with
+    /// `pg_restore`: the hub as it was when the dump was taken, epoch and all.
+    pub async fn restore(&self, dump: &std::path::Path) {
+        self.recreate().await;
+        let url = self.url.clone();
+        let dump = dump.to_owned();
+        let status = tokio::task::spawn_blocking(move || {
+            std::process::Command::new("pg_restore")
+                .args(["--no-owner", "--exit-on-error", "--dbname"])
+                .arg(&url)
+                .arg(&dump)
+                .status()
+        })
+        .await
+        .unwrap()
+        .expect("pg_restore runs (Debian's postgresql-client)");
+        assert!(status.success(), "pg_restore failed");
+    }
+
     /// Live rows of a kind on the hub: uuid -> data (with `_deleted`).
     pub async fn rows(&self, kind: &str) -> BTreeMap<String, Value> {
         self.client()
@@ -121,13 +160,16 @@ pub enum ProxyMode {
     Up,
     /// Refuse new connections and cut the open ones: the hub is unreachable.
     Down,
-    /// Forward until the client commits a transaction that wrote the hub's change log, then
-    /// swallow the server's answer and cut the connection: the hub committed, the node never
-    /// hears it.
+    /// Forward until the hub has executed a push call (`venuebox_push`, which commits on its
+    /// own), then swallow the hub's answer and cut the connection: the hub committed, the
+    /// node never hears it.
     CutAfterCommit,
+    /// A dead link that does not say so: connections stay open and new ones are accepted,
+    /// but nothing is delivered either way.
+    Blackhole,
 }
 
-/// A TCP proxy in front of PostgreSQL that a test can break on command.
+/// A TCP proxy in front of PostgreSQL that a test can break, slow down or watch.
 pub struct Proxy {
     pub port: u16,
     state: Arc<Mutex<ProxyState>>,
@@ -135,8 +177,12 @@ pub struct Proxy {
 
 struct ProxyState {
     mode: ProxyMode,
+    /// Added to every chunk, each way (half the round-trip time).
+    one_way: Duration,
     connections: Vec<tokio::task::AbortHandle>,
     cuts: usize,
+    /// Times a client spoke after the hub had answered: protocol round trips.
+    turns: usize,
 }
 
 impl Proxy {
@@ -145,21 +191,33 @@ impl Proxy {
         let port = listener.local_addr().unwrap().port();
         let state = Arc::new(Mutex::new(ProxyState {
             mode: ProxyMode::Up,
+            one_way: Duration::ZERO,
             connections: Vec::new(),
             cuts: 0,
+            turns: 0,
         }));
         let accept_state = state.clone();
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let mode = accept_state.lock().unwrap().mode;
-                if mode == ProxyMode::Down {
-                    drop(client);
-                    continue;
-                }
-                let Ok(server) = TcpStream::connect("127.0.0.1:5432").await else {
-                    continue;
+                let task = match mode {
+                    ProxyMode::Down => {
+                        drop(client);
+                        continue;
+                    }
+                    // Accepted and read, never answered.
+                    ProxyMode::Blackhole => tokio::spawn(async move {
+                        let mut client = client;
+                        let mut sink = [0u8; 16 * 1024];
+                        while matches!(client.read(&mut sink).await, Ok(n) if n > 0) {}
+                    }),
+                    _ => {
+                        let Ok(server) = TcpStream::connect("127.0.0.1:5432").await else {
+                            continue;
+                        };
+                        tokio::spawn(relay(client, server, accept_state.clone()))
+                    }
                 };
-                let task = tokio::spawn(relay(client, server, accept_state.clone()));
                 accept_state
                     .lock()
                     .unwrap()
@@ -174,6 +232,11 @@ impl Proxy {
         self.handle().set(mode);
     }
 
+    /// Delays every chunk by `rtt / 2` each way: a link with that round-trip time.
+    pub fn set_rtt(&self, rtt: Duration) {
+        self.state.lock().unwrap().one_way = rtt / 2;
+    }
+
     /// A handle another task can use to break or mend the proxy.
     pub fn handle(&self) -> ProxyHandle {
         ProxyHandle {
@@ -181,9 +244,14 @@ impl Proxy {
         }
     }
 
-    /// How many answers to a COMMIT were swallowed.
+    /// How many answers to a push were swallowed.
     pub fn cuts(&self) -> usize {
         self.state.lock().unwrap().cuts
+    }
+
+    /// Protocol round trips so far (a client speaking again after the hub answered).
+    pub fn turns(&self) -> usize {
+        self.state.lock().unwrap().turns
     }
 }
 
@@ -204,37 +272,112 @@ impl ProxyHandle {
     }
 }
 
-async fn relay(mut client: TcpStream, mut server: TcpStream, state: Arc<Mutex<ProxyState>>) {
-    let (mut client_read, mut client_write) = client.split();
-    let (mut server_read, mut server_write) = server.split();
-    let mut wrote_log = false;
-    let mut commit_sent = false;
-    let mut up = [0u8; 16 * 1024];
-    let mut down = [0u8; 16 * 1024];
-    loop {
-        tokio::select! {
-            read = client_read.read(&mut up) => {
-                let Ok(n) = read else { return };
-                if n == 0 { return; }
-                let chunk = &up[..n];
-                if state.lock().unwrap().mode == ProxyMode::CutAfterCommit {
-                    wrote_log |= chunk.windows(23).any(|w| w == b"INSERT INTO hub_changes");
-                    commit_sent |= wrote_log && chunk.windows(6).any(|w| w == b"COMMIT");
+/// Where one connection's push-answer cut stands.
+#[derive(Default)]
+struct Exchange {
+    /// Which side spoke last (true: the client).
+    client_spoke_last: bool,
+    /// 0: no push seen; 1: the push was prepared; 2: its answer to the prepare went back;
+    /// 3: the client sent the call itself; the hub's next words are swallowed.
+    push_phase: u8,
+}
+
+async fn relay(client: TcpStream, server: TcpStream, state: Arc<Mutex<ProxyState>>) {
+    let (client_read, client_write) = client.into_split();
+    let (server_read, server_write) = server.into_split();
+    let exchange = Arc::new(Mutex::new(Exchange::default()));
+    // Both directions run inside this task, so aborting it (the proxy going down) cuts the
+    // connection at once.
+    tokio::join!(
+        pump(
+            client_read,
+            server_write,
+            true,
+            state.clone(),
+            exchange.clone()
+        ),
+        pump(server_read, client_write, false, state, exchange),
+    );
+}
+
+/// Copies one direction through a delay line: chunks are read as they come and written
+/// `one_way` later, so latency does not also throttle bandwidth.
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    upstream: bool,
+    state: Arc<Mutex<ProxyState>>,
+    exchange: Arc<Mutex<Exchange>>,
+) {
+    let (line, mut delayed) =
+        tokio::sync::mpsc::unbounded_channel::<(tokio::time::Instant, Vec<u8>, bool)>();
+    let reader_state = state.clone();
+    let reader = async move {
+        let mut buffer = vec![0u8; 64 * 1024];
+        loop {
+            let n = match from.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            let chunk = buffer[..n].to_vec();
+            let mut swallow = false;
+            {
+                let mut state = reader_state.lock().unwrap();
+                let mut exchange = exchange.lock().unwrap();
+                if upstream {
+                    if !exchange.client_spoke_last {
+                        state.turns += 1;
+                    }
+                    exchange.client_spoke_last = true;
+                    if state.mode == ProxyMode::CutAfterCommit {
+                        if exchange.push_phase == 0
+                            && chunk.windows(14).any(|w| w == b"venuebox_push(")
+                        {
+                            exchange.push_phase = 1;
+                        } else if exchange.push_phase == 2 {
+                            exchange.push_phase = 3;
+                        }
+                    }
+                } else {
+                    exchange.client_spoke_last = false;
+                    if exchange.push_phase == 1 {
+                        exchange.push_phase = 2;
+                    } else if exchange.push_phase == 3 {
+                        swallow = true;
+                    }
                 }
-                if server_write.write_all(chunk).await.is_err() { return; }
             }
-            read = server_read.read(&mut down) => {
-                let Ok(n) = read else { return };
-                if n == 0 { return; }
-                if commit_sent {
-                    // The server has answered the COMMIT: it is done. Swallow the answer.
-                    let mut state = state.lock().unwrap();
-                    state.cuts += 1;
-                    state.mode = ProxyMode::Up;
-                    return;
-                }
-                if client_write.write_all(&down[..n]).await.is_err() { return; }
+            if swallow {
+                // The hub has answered the push (it committed first): the node never hears it.
+                let mut state = reader_state.lock().unwrap();
+                state.cuts += 1;
+                state.mode = ProxyMode::Up;
+                let _ = line.send((tokio::time::Instant::now(), Vec::new(), true));
+                return;
+            }
+            if line
+                .send((tokio::time::Instant::now(), chunk, false))
+                .is_err()
+            {
+                return;
             }
         }
-    }
+    };
+    let writer = async move {
+        while let Some((read_at, chunk, cut)) = delayed.recv().await {
+            if cut {
+                break;
+            }
+            let one_way = state.lock().unwrap().one_way;
+            tokio::time::sleep_until(read_at + one_way).await;
+            if state.lock().unwrap().mode == ProxyMode::Blackhole {
+                continue;
+            }
+            if to.write_all(&chunk).await.is_err() {
+                break;
+            }
+        }
+    };
+    // The writer ends when the reader does (its channel closes) or on a cut.
+    tokio::join!(reader, writer);
 }

@@ -4,7 +4,7 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use venuebox_store::Store;
-use venuebox_store::sync::{self as local, Resolution};
+use venuebox_store::replica::{self, Resolution};
 use venuebox_sync::SyncEngine;
 
 use crate::auth::{admin, editor, viewer};
@@ -53,7 +53,7 @@ async fn conflicts(
     let all = query.all;
     let limit = query.limit.unwrap_or(500).min(5000);
     let list = store
-        .read(move |conn| local::conflicts(conn, all, limit))
+        .read(move |conn| replica::conflicts(conn, all, limit))
         .await?;
     Ok(HttpResponse::Ok().json(json!({ "conflicts": list })))
 }
@@ -95,7 +95,7 @@ async fn resolve(
     };
     let id = id.into_inner();
     let resolved = store
-        .write(move |tx| local::resolve(tx, id, resolution))
+        .write(move |tx| replica::resolve(tx, id, resolution))
         .await?;
     Ok(HttpResponse::Ok().json(resolved))
 }
@@ -106,15 +106,19 @@ async fn now(engine: web::Data<SyncEngine>) -> ApiResult<HttpResponse> {
 }
 
 async fn log(store: web::Data<Store>) -> ApiResult<HttpResponse> {
-    let entries = store.read(|conn| local::sync_log(conn, 200)).await?;
+    let entries = store.read(|conn| replica::sync_log(conn, 200)).await?;
     Ok(HttpResponse::Ok().json(json!({ "log": entries })))
 }
 
-/// After `HUB_EPOCH_CHANGED`: accept the hub as it is now and send it everything this box
-/// holds. Refused while sync runs normally, so it cannot be pressed by accident.
+/// After `HUB_EPOCH_CHANGED` or `HUB_RESTORED`: accept the hub as it is now and send it
+/// everything this box holds. Refused while sync runs normally, so it cannot be pressed by
+/// accident.
 async fn adopt_hub(engine: web::Data<SyncEngine>) -> ApiResult<HttpResponse> {
     let state = engine.state();
-    if state.last_error_code.as_deref() != Some("HUB_EPOCH_CHANGED") {
+    if !matches!(
+        state.last_error_code.as_deref(),
+        Some("HUB_EPOCH_CHANGED" | "HUB_RESTORED")
+    ) {
         return Err(ApiError::Store(venuebox_store::StoreError::Conflict(
             "the hub has not changed; nothing to adopt".into(),
         )));

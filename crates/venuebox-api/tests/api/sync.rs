@@ -136,19 +136,54 @@ async fn two_boxes_edit_while_the_hub_is_down_and_converge_when_it_returns() {
     assert_eq!(merged.1, "Playback (office)", "the later edit wins");
     assert_eq!(merged.2, "office note", "a different field survives");
 
-    // The overlapping edit is in the conflict log on both boxes.
+    // The overlapping edit is in the conflict log on both boxes; so are the labels both boxes
+    // gave out while apart (SRC 2..6 twice): the later arrivals took the next free numbers.
+    let (_, listed) = venue
+        .get(&format!("/api/sources/production/{production}"))
+        .await;
+    let mut labels: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    labels.sort_unstable();
+    labels.dedup();
+    assert_eq!(
+        labels.len(),
+        11,
+        "every source has its own label: {labels:?}"
+    );
+    let mut concurrent_id = 0;
     for app in [&venue, &office] {
         let (status, body) = app.get("/api/sync/conflicts").await;
         assert_eq!(status, StatusCode::OK);
         let conflicts = body["conflicts"].as_array().unwrap();
-        assert_eq!(conflicts.len(), 1, "{body}");
-        assert_eq!(conflicts[0]["column"], "name");
-        assert_eq!(conflicts[0]["loserValue"], "Playback (venue)");
-        assert_eq!(conflicts[0]["winnerValue"], "Playback (office)");
+        let (edits, renumbered): (Vec<&Value>, Vec<&Value>) =
+            conflicts.iter().partition(|c| c["reason"] == "concurrent");
+        assert_eq!(edits.len(), 1, "{body}");
+        assert_eq!(edits[0]["column"], "name");
+        assert_eq!(edits[0]["loserValue"], "Playback (venue)");
+        assert_eq!(edits[0]["winnerValue"], "Playback (office)");
+        concurrent_id = edits[0]["id"].as_i64().unwrap();
+        assert_eq!(renumbered.len(), 5, "{body}");
+        assert!(
+            renumbered
+                .iter()
+                .all(|c| c["reason"] == "renumbered" && c["column"] == "id")
+        );
+    }
+    // A renumbering is acknowledged by keeping the new label.
+    let (_, body) = office.get("/api/sync/conflicts").await;
+    for conflict in body["conflicts"].as_array().unwrap() {
+        if conflict["reason"] == "renumbered" {
+            let path = format!("/api/sync/conflicts/{}/resolve", conflict["id"]);
+            let (status, body) = office.post(&path, json!({"choice": "ours"})).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
     }
     // Bad resolutions are refused precisely; a good one is a change that syncs.
-    let (_, body) = venue.get("/api/sync/conflicts").await;
-    let id = body["conflicts"][0]["id"].as_i64().unwrap();
+    let id = concurrent_id;
     let path = format!("/api/sync/conflicts/{id}/resolve");
     let (status, body) = venue.post(&path, json!({"choice": "maybe"})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");

@@ -239,7 +239,7 @@ async fn corrupt_files_are_refused_and_old_backups_pruned() {
 
 #[tokio::test]
 async fn outbox_sequences_and_clocks_never_repeat_even_after_the_outbox_empties_and_a_restart() {
-    use venuebox_store::sync;
+    use venuebox_store::replica as sync;
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
     let productions = registry().kind("production");
@@ -260,7 +260,7 @@ async fn outbox_sequences_and_clocks_never_repeat_even_after_the_outbox_empties_
     store
         .write(|tx| {
             sync::ack(tx.conn(), &[(1, 10)])?;
-            sync::apply_pulled(tx, &[], 10)
+            sync::apply_pulled(tx, 0, &[], 10, None).map(drop)
         })
         .await
         .unwrap();

@@ -16,6 +16,39 @@ pub struct Node {
     pub engine: SyncEngine,
 }
 
+impl Node {
+    /// The process dies and starts again: the store is closed (nothing after the last commit
+    /// survives, as after kill -9, since every write is acknowledged only once committed) and
+    /// opened again from its files, with a fresh engine.
+    pub fn restart(&mut self) {
+        let settings = self.engine.settings().clone();
+        self.engine.store().close();
+        let store = Store::open(self._dir.path(), StoreOptions { readers: 2 }).unwrap();
+        self.engine = SyncEngine::manual(store, settings);
+    }
+
+    /// One row of a kind, if this node has it: (data, is_deleted).
+    pub async fn row(&self, uuid: &str) -> Option<(Value, bool)> {
+        let uuid = uuid.to_owned();
+        self.store()
+            .read(move |conn| {
+                use rusqlite::OptionalExtension;
+                Ok(conn
+                    .query_row(
+                        "SELECT data, is_deleted FROM entities WHERE uuid = ?1",
+                        [uuid],
+                        |row| {
+                            let data: String = row.get(0)?;
+                            Ok((serde_json::from_str(&data).unwrap(), row.get(1)?))
+                        },
+                    )
+                    .optional()?)
+            })
+            .await
+            .unwrap()
+    }
+}
+
 pub fn settings(name: &str, url: &str, scope: ScopeMode) -> SyncSettings {
     SyncSettings {
         hub: Some(HubTarget::new(url, None).unwrap()),
@@ -23,6 +56,7 @@ pub fn settings(name: &str, url: &str, scope: ScopeMode) -> SyncSettings {
         interval: Duration::from_secs(3600),
         scope,
         backup_dir: None,
+        call_timeout: venuebox_sync::engine::CALL_TIMEOUT,
     }
 }
 
@@ -110,14 +144,14 @@ impl Node {
 
     pub async fn queue_length(&self) -> i64 {
         self.store()
-            .read(|conn| Ok(venuebox_store::sync::queue_stats(conn)?.queue_length))
+            .read(|conn| Ok(venuebox_store::replica::queue_stats(conn)?.queue_length))
             .await
             .unwrap()
     }
 
-    pub async fn conflicts(&self) -> Vec<venuebox_store::sync::ConflictRecord> {
+    pub async fn conflicts(&self) -> Vec<venuebox_store::replica::ConflictRecord> {
         self.store()
-            .read(|conn| venuebox_store::sync::conflicts(conn, true, 10_000))
+            .read(|conn| venuebox_store::replica::conflicts(conn, true, 10_000))
             .await
             .unwrap()
     }

@@ -1,7 +1,10 @@
 //! Sync against a real PostgreSQL hub: several nodes (each its own SQLite file) in one test,
 //! a fresh hub database per test, a proxy that breaks the connection on command.
+mod convergence;
 mod download;
+mod faults;
 mod harness;
+mod merge;
 
 use std::time::Duration;
 
@@ -57,7 +60,7 @@ async fn every_write_commits_with_its_outbox_entry_and_refused_ones_leave_none()
     assert_eq!(a.queue_length().await, 3, "production, source, note");
     let entries = a
         .store()
-        .read(|conn| venuebox_store::sync::unacked(conn, 0, 100))
+        .read(|conn| venuebox_store::replica::unacked(conn, 0, 100))
         .await
         .unwrap();
     let seqs: Vec<i64> = entries.iter().map(|e| e.node_seq).collect();
@@ -150,7 +153,7 @@ async fn the_same_field_edited_in_two_places_keeps_the_loser_in_the_conflict_log
     let id = b.conflicts().await[0].id;
     b.store()
         .write(move |tx| {
-            venuebox_store::sync::resolve(tx, id, venuebox_store::sync::Resolution::Theirs)
+            venuebox_store::replica::resolve(tx, id, venuebox_store::replica::Resolution::Theirs)
         })
         .await
         .unwrap();
@@ -170,7 +173,7 @@ async fn the_same_field_edited_in_two_places_keeps_the_loser_in_the_conflict_log
     let again = b
         .store()
         .write(move |tx| {
-            venuebox_store::sync::resolve(tx, id, venuebox_store::sync::Resolution::Ours)
+            venuebox_store::replica::resolve(tx, id, venuebox_store::replica::Resolution::Ours)
         })
         .await;
     assert!(matches!(
@@ -340,7 +343,7 @@ async fn delete_wins_over_a_concurrent_update_which_is_kept_as_a_conflict() {
             node.name,
             node.rows("checklist-item").await,
             node.store()
-                .read(|c| venuebox_store::sync::unacked(c, 0, 10))
+                .read(|c| venuebox_store::replica::unacked(c, 0, 10))
                 .await
         );
         let conflicts = node.conflicts().await;
@@ -613,7 +616,7 @@ async fn a_venue_box_pulls_only_the_productions_it_holds_plus_global_data() {
     office.sync(&hub.url).await.unwrap();
     venue
         .store()
-        .write(|tx| venuebox_store::sync::hold(tx.conn(), "ours"))
+        .write(|tx| venuebox_store::replica::hold(tx.conn(), "ours"))
         .await
         .unwrap();
     // The production header itself is in its production's scope, so holding before it
@@ -630,193 +633,6 @@ async fn a_venue_box_pulls_only_the_productions_it_holds_plus_global_data() {
         venue.rows("equipment").await[&spec].0["model"],
         "Renamed in the office"
     );
-}
-
-mod convergence {
-    //! Three nodes, random edits of the same rows, random partitions and random push/pull
-    //! interleavings; after healing and draining every node and the hub hold the same state.
-    use super::*;
-    use proptest::prelude::*;
-
-    #[derive(Debug, Clone)]
-    enum Step {
-        Rename {
-            node: usize,
-            row: usize,
-            value: u8,
-        },
-        Note {
-            node: usize,
-            row: usize,
-            value: u8,
-        },
-        Archive {
-            node: usize,
-            row: usize,
-            archived: bool,
-        },
-        DeleteItem {
-            node: usize,
-            item: usize,
-        },
-        RetitleItem {
-            node: usize,
-            item: usize,
-            value: u8,
-        },
-        Push {
-            node: usize,
-        },
-        Pull {
-            node: usize,
-        },
-        Partition {
-            node: usize,
-            cut: bool,
-        },
-    }
-
-    fn step() -> impl Strategy<Value = Step> {
-        let node = 0..3usize;
-        prop_oneof![
-            3 => (node.clone(), 0..3usize, 0..4u8).prop_map(|(node, row, value)| Step::Rename { node, row, value }),
-            2 => (node.clone(), 0..3usize, 0..4u8).prop_map(|(node, row, value)| Step::Note { node, row, value }),
-            1 => (node.clone(), 0..3usize, any::<bool>()).prop_map(|(node, row, archived)| Step::Archive { node, row, archived }),
-            1 => (node.clone(), 0..2usize).prop_map(|(node, item)| Step::DeleteItem { node, item }),
-            2 => (node.clone(), 0..2usize, 0..4u8).prop_map(|(node, item, value)| Step::RetitleItem { node, item, value }),
-            3 => node.clone().prop_map(|node| Step::Push { node }),
-            3 => node.clone().prop_map(|node| Step::Pull { node }),
-            1 => (node, any::<bool>()).prop_map(|(node, cut)| Step::Partition { node, cut }),
-        ]
-    }
-
-    async fn run(steps: Vec<Step>) {
-        let hub = TestHub::new().await;
-        let nodes = [
-            Node::new("n0", &hub.url),
-            Node::new("n1", &hub.url),
-            Node::new("n2", &hub.url),
-        ];
-        production(&nodes[0], "p").await;
-        let mut sources = Vec::new();
-        for n in 0..3 {
-            sources.push(source(&nodes[0], "p", &format!("S{n}")).await);
-        }
-        let mut items = Vec::new();
-        for n in 0..2 {
-            let item = nodes[0]
-                .create(
-                    "checklist-item",
-                    json!({"productionId": "p", "title": format!("I{n}")}),
-                )
-                .await;
-            items.push(item["uuid"].as_str().unwrap().to_owned());
-        }
-        for node in &nodes {
-            node.sync(&hub.url).await.unwrap();
-        }
-        let mut cut = [false; 3];
-        for step in steps {
-            match step {
-                Step::Rename { node, row, value } => {
-                    let _ = nodes[node]
-                        .update(
-                            "source",
-                            &sources[row],
-                            json!({"name": format!("name {value} by {node}")}),
-                        )
-                        .await;
-                }
-                Step::Note { node, row, value } => {
-                    let _ = nodes[node]
-                        .update(
-                            "source",
-                            &sources[row],
-                            json!({"note": format!("note {value} by {node}")}),
-                        )
-                        .await;
-                }
-                Step::Archive {
-                    node,
-                    row,
-                    archived,
-                } => {
-                    let _ = if archived {
-                        nodes[node].delete("source", &sources[row]).await
-                    } else {
-                        nodes[node]
-                            .update("source", &sources[row], json!({"isDeleted": false}))
-                            .await
-                            .map(drop)
-                    };
-                }
-                Step::DeleteItem { node, item } => {
-                    let _ = nodes[node].delete("checklist-item", &items[item]).await;
-                }
-                Step::RetitleItem { node, item, value } => {
-                    let _ = nodes[node]
-                        .update(
-                            "checklist-item",
-                            &items[item],
-                            json!({"title": format!("title {value} by {node}")}),
-                        )
-                        .await;
-                }
-                Step::Push { node } if !cut[node] => {
-                    let mut hub_conn = nodes[node].connect(&hub.url).await.unwrap();
-                    nodes[node].engine.push_all(&mut hub_conn).await.unwrap();
-                }
-                Step::Pull { node } if !cut[node] => {
-                    let mut hub_conn = nodes[node].connect(&hub.url).await.unwrap();
-                    nodes[node].engine.pull_all(&mut hub_conn).await.unwrap();
-                }
-                Step::Partition { node, cut: now } => cut[node] = now,
-                _ => {}
-            }
-        }
-        // Heal and drain: everyone pushes, then everyone pulls, twice.
-        for _ in 0..2 {
-            for node in &nodes {
-                node.sync(&hub.url).await.unwrap();
-            }
-        }
-        let hub_conflicts: i64 = hub
-            .client()
-            .await
-            .query_one("SELECT count(*) FROM hub_conflicts", &[])
-            .await
-            .unwrap()
-            .get(0);
-        for kind in ["production", "source", "checklist-item"] {
-            let on_hub = hub.rows(kind).await;
-            for node in &nodes {
-                assert_eq!(node.queue_length().await, 0);
-                let rows = as_hub_rows(&node.rows(kind).await);
-                assert_eq!(rows, on_hub, "{kind} on {} vs the hub", node.name);
-            }
-        }
-        for node in &nodes {
-            assert_eq!(
-                node.conflicts().await.len() as i64,
-                hub_conflicts,
-                "{}",
-                node.name
-            );
-        }
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
-        #[test]
-        fn every_node_and_the_hub_end_identical(steps in proptest::collection::vec(step(), 5..40)) {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(run(steps));
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -37,7 +37,19 @@ fn serve(data_dir: &Path) -> Served {
 }
 
 fn serve_with(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Served {
-    let mut command = Command::new(BIN);
+    serve_wrapped(&[], data_dir, args, env)
+}
+
+/// `venuebox serve` run by `wrapper` (e.g. `faketime -f -1d`), when given.
+fn serve_wrapped(wrapper: &[&str], data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Served {
+    let mut command = match wrapper.split_first() {
+        Some((program, wrapper_args)) => {
+            let mut command = Command::new(program);
+            command.args(wrapper_args).arg(BIN);
+            command
+        }
+        None => Command::new(BIN),
+    };
     command
         .args([
             "serve",
@@ -736,6 +748,157 @@ fn an_operator_lists_downloads_with_progress_locks_and_unlocks_a_show() {
     assert!(String::from_utf8_lossy(&unlocked.stdout).contains("unlocked"));
     stop(office);
     stop(venue);
+}
+
+/// Boxes with clocks a day off, made so by libfaketime (Debian's `faketime`) around the real
+/// binary, as a Pi without a battery clock or NTP would be. A box a day slow downloads a show
+/// and edits it: the edit was made after seeing the value, so it wins, with no conflict. A box
+/// a day fast cannot win by its clock: the hub stamps its edit at arrival, an office edit made
+/// later without seeing it wins, and the fast box's value is in the conflict log.
+#[test]
+fn boxes_a_day_off_under_faketime_neither_lose_edits_nor_win_by_their_clocks() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let hub = runtime.block_on(venuebox_sync::testkit::TestHub::new());
+    // The office reaches the hub through a proxy, so the test can take it offline.
+    let proxy = runtime.block_on(venuebox_sync::testkit::Proxy::start());
+    let office_url = hub.url_via(&proxy);
+    let office_dir = tempfile::tempdir().unwrap();
+    let office = serve_with(
+        office_dir.path(),
+        &["--auth-mode", "open"],
+        &[("VENUEBOX_HUB_URL", office_url.as_str())],
+    );
+    let show = post_json(
+        &office.base,
+        "/api/productions",
+        json!({"name": "Clock show", "userId": "u"}),
+    );
+    let id = show["id"].as_str().unwrap().to_owned();
+    let cam = post_json(
+        &office.base,
+        "/api/sources",
+        json!({"productionId": id, "name": "Camera 1", "type": "Camera"}),
+    );
+    let cam = cam["uuid"].as_str().unwrap().to_owned();
+    let sync = |base: &str| {
+        let out = run_with_env(&["sync", "--once", "--url", base], &[]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    sync(&office.base);
+
+    let start_faked = |offset: &str, dir: &Path| {
+        serve_wrapped(
+            &["faketime", "-f", offset],
+            dir,
+            &["--auth-mode", "open"],
+            &[
+                ("VENUEBOX_HUB_URL", hub.url.as_str()),
+                ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
+            ],
+        )
+    };
+    let slow_dir = tempfile::tempdir().unwrap();
+    let slow = start_faked("-1d", slow_dir.path());
+    let downloaded = run_with_env(&["download", "--production", &id, "--url", &slow.base], &[]);
+    assert!(
+        downloaded.status.success(),
+        "{}",
+        String::from_utf8_lossy(&downloaded.stderr)
+    );
+    let skew = get_json(&slow.base, "/api/sync/status")["clockSkewMs"]
+        .as_i64()
+        .unwrap();
+    assert!(
+        skew < -86_000_000,
+        "faketime runs the box a day slow: {skew}"
+    );
+    put_json(
+        &slow.base,
+        &format!("/api/sources/{cam}"),
+        json!({"name": "Camera 1 (venue)"}),
+    );
+    sync(&slow.base);
+    sync(&office.base);
+    let on_office = get_json(&office.base, &format!("/api/sources/{cam}"));
+    assert_eq!(on_office["name"], "Camera 1 (venue)");
+    let conflicts = get_json(&slow.base, "/api/sync/conflicts?all=true");
+    assert_eq!(
+        conflicts["conflicts"].as_array().unwrap().len(),
+        0,
+        "{conflicts}"
+    );
+
+    let fast_dir = tempfile::tempdir().unwrap();
+    let fast = start_faked("+1d", fast_dir.path());
+    let downloaded = run_with_env(&["download", "--production", &id, "--url", &fast.base], &[]);
+    assert!(downloaded.status.success());
+    // The office goes offline; the fast box edits and pushes; the office, not having seen
+    // that, edits the same field a moment later and comes back.
+    proxy.set(venuebox_sync::testkit::ProxyMode::Down);
+    put_json(
+        &fast.base,
+        &format!("/api/sources/{cam}"),
+        json!({"note": "from the fast box"}),
+    );
+    sync(&fast.base);
+    std::thread::sleep(Duration::from_millis(20));
+    put_json(
+        &office.base,
+        &format!("/api/sources/{cam}"),
+        json!({"note": "from the office, later"}),
+    );
+    proxy.set(venuebox_sync::testkit::ProxyMode::Up);
+    sync(&office.base);
+    sync(&fast.base);
+    let on_fast = get_json(&fast.base, &format!("/api/sources/{cam}"));
+    assert_eq!(on_fast["note"], "from the office, later");
+    let conflicts = get_json(&fast.base, "/api/sync/conflicts");
+    assert!(
+        conflicts["conflicts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["loserValue"] == "from the fast box"
+                && c["winnerValue"] == "from the office, later"),
+        "{conflicts}"
+    );
+    let newest: String = runtime.block_on(async {
+        hub.client()
+            .await
+            .query_one(
+                "SELECT max(value COLLATE \"C\") FROM hub_entities, jsonb_each_text(clocks)",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0)
+    });
+    let newest_ms: i64 = newest[..13].parse().unwrap();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    assert!(
+        newest_ms < now_ms + 3_600_000,
+        "no clock a day ahead reached the hub: {newest}"
+    );
+    stop(office);
+    stop(slow);
+    stop(fast);
+}
+
+fn put_json(base: &str, path: &str, body: Value) -> Value {
+    let client = reqwest::Client::new();
+    let url = format!("{base}{path}");
+    block_on(async move {
+        let response = client.put(url).json(&body).send().await.unwrap();
+        assert!(response.status().is_success(), "{}", response.status());
+        response.json().await.unwrap()
+    })
 }
 
 /// The systemd notify protocol on a real datagram socket, as systemd runs it: `READY=1` once

@@ -1,0 +1,328 @@
+//! The pre-show download's local half: staging a production's snapshot chunk by chunk (the
+//! progress survives a restart), then installing it in one transaction, streamed, so memory
+//! does not grow with the production's size.
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::holdings;
+use super::pull::{self, pending};
+use super::{CREATED_FIELD, DELETED_FIELD, meta_delete, meta_get, meta_set, parse_object};
+use crate::clock;
+use crate::codec;
+use crate::entities::{self, Actor, Operation};
+use crate::error::{Result, StoreError};
+use crate::kinds::registry;
+use crate::writer::WriteTx;
+
+/// Where an interrupted download stands (kept in `meta`, so it survives a restart).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DownloadState {
+    pub production_id: String,
+    /// The hub sequence the snapshot started at: pulls continue from there.
+    pub at_seq: i64,
+    /// The last uuid staged; the next chunk starts after it.
+    pub after: String,
+    pub staged: i64,
+}
+
+pub fn download_state(conn: &Connection) -> Result<Option<DownloadState>> {
+    Ok(meta_get(conn, "download")?.and_then(|text| serde_json::from_str(&text).ok()))
+}
+
+fn save_state(conn: &Connection, state: &DownloadState) -> Result<()> {
+    meta_set(
+        conn,
+        "download",
+        &serde_json::to_string(state).expect("serializes"),
+    )
+}
+
+/// Starts staging a production (a different production's unfinished staging is dropped).
+pub fn begin_download(
+    conn: &Connection,
+    production_id: &str,
+    at_seq: i64,
+) -> Result<DownloadState> {
+    conn.execute("DELETE FROM download_staging", [])?;
+    let state = DownloadState {
+        production_id: production_id.to_owned(),
+        at_seq,
+        after: String::new(),
+        staged: 0,
+    };
+    save_state(conn, &state)?;
+    Ok(state)
+}
+
+/// A downloaded row waiting in staging.
+#[derive(Debug, Clone)]
+pub struct StagedRow {
+    pub uuid: String,
+    pub kind: String,
+    pub production_id: Option<String>,
+    pub data: Map<String, Value>,
+    pub clocks: Map<String, Value>,
+}
+
+/// Stages one chunk and records the progress, in one transaction.
+pub fn stage_chunk(conn: &Connection, rows: &[StagedRow]) -> Result<DownloadState> {
+    let mut state = download_state(conn)?
+        .ok_or_else(|| StoreError::Conflict("no download in progress".into()))?;
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO download_staging (uuid, kind, production_id, data, clocks) \
+         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (uuid) DO UPDATE SET kind = excluded.kind, \
+         production_id = excluded.production_id, data = excluded.data, clocks = excluded.clocks",
+    )?;
+    for row in rows {
+        stmt.execute(params![
+            row.uuid,
+            row.kind,
+            row.production_id,
+            codec::json_text(&row.data),
+            codec::json_text(&row.clocks),
+        ])?;
+    }
+    if let Some(last) = rows.last() {
+        state.after = last.uuid.clone();
+        state.staged += rows.len() as i64;
+    }
+    save_state(conn, &state)?;
+    Ok(state)
+}
+
+/// What installing a download did.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Installed {
+    pub rows: i64,
+    pub removed: i64,
+    pub kept_local_fields: i64,
+}
+
+/// Staged rows read per statement while installing.
+const INSTALL_CHUNK: i64 = 500;
+
+/// Moves the staged snapshot into the live tables in one transaction: the production appears
+/// (or is refreshed) all at once. Fields with a change of this box still waiting for the hub
+/// keep the local value; rows of the production the hub no longer has are removed unless they
+/// are local changes not yet pushed. The node's clock moves past every installed clock, so an
+/// edit made after the download is stamped after what it replaced (even a day-slow box's).
+pub fn install_download(tx: &mut WriteTx<'_>) -> Result<Installed> {
+    let state = download_state(tx.conn())?
+        .ok_or_else(|| StoreError::Conflict("no download in progress".into()))?;
+    let production = state.production_id.clone();
+    let mut installed = Installed::default();
+    let now = clock::now_iso();
+    // The production's own row first (its rows need it), then everything in uuid order.
+    if let Some(header) = staged_row(tx.conn(), &production)? {
+        install_row(tx, &header, &now, &mut installed)?;
+    }
+    let mut after = String::new();
+    loop {
+        let chunk = staged_chunk(tx.conn(), &after)?;
+        let Some(last) = chunk.last() else { break };
+        after = last.uuid.clone();
+        for row in chunk.iter().filter(|row| row.uuid != production) {
+            install_row(tx, row, &now, &mut installed)?;
+        }
+    }
+    installed.removed = remove_missing(tx.conn(), &production)?;
+    let conn = tx.conn();
+    holdings::mark_downloaded(conn, &production)?;
+    conn.execute("DELETE FROM download_staging", [])?;
+    meta_delete(conn, "download")?;
+    if let Some(clock) = tx.clock() {
+        meta_set(tx.conn(), "hlc_last", &clock.tick().to_string())?;
+    }
+    // One event for the production itself: laptops see it appear (or refresh) once, rather
+    // than thousands of row events.
+    let kind = registry()
+        .all()
+        .iter()
+        .find(|k| k.is_production)
+        .expect("the registry has a production kind");
+    if let Some(entity) = entities::load(tx.conn(), kind, &production)? {
+        entities::record(
+            tx,
+            kind,
+            &entity,
+            Operation::Updated,
+            Map::new(),
+            Actor::default(),
+        )?;
+    }
+    Ok(installed)
+}
+
+fn read_staged(
+    row: &rusqlite::Row<'_>,
+) -> rusqlite::Result<(String, String, Option<String>, String, String)> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+    ))
+}
+
+fn into_staged(raw: (String, String, Option<String>, String, String)) -> Result<StagedRow> {
+    let (uuid, kind, production_id, data, clocks) = raw;
+    Ok(StagedRow {
+        uuid,
+        kind,
+        production_id,
+        data: parse_object(&data)?,
+        clocks: parse_object(&clocks)?,
+    })
+}
+
+fn staged_row(conn: &Connection, uuid: &str) -> Result<Option<StagedRow>> {
+    conn.prepare_cached(
+        "SELECT uuid, kind, production_id, data, clocks FROM download_staging WHERE uuid = ?1",
+    )?
+    .query_row([uuid], read_staged)
+    .optional()?
+    .map(into_staged)
+    .transpose()
+}
+
+fn staged_chunk(conn: &Connection, after: &str) -> Result<Vec<StagedRow>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT uuid, kind, production_id, data, clocks FROM download_staging WHERE uuid > ?1 \
+         ORDER BY uuid LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![after, INSTALL_CHUNK], read_staged)?;
+    rows.map(|row| into_staged(row?)).collect()
+}
+
+fn install_row(
+    tx: &WriteTx<'_>,
+    row: &StagedRow,
+    now: &str,
+    installed: &mut Installed,
+) -> Result<()> {
+    let conn = tx.conn();
+    if registry().get(&row.kind).is_none() {
+        return Ok(());
+    }
+    pull::observe(tx, &row.clocks);
+    let pending = pending(conn, &row.uuid, i64::MAX)?;
+    if pending.delete {
+        return Ok(());
+    }
+    let mut data = row.data.clone();
+    let is_deleted = data
+        .remove(DELETED_FIELD)
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false);
+    let created = data
+        .remove(CREATED_FIELD)
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| now.to_owned());
+    let mut clocks = row.clocks.clone();
+    let existing: Option<(String, String, bool)> = conn
+        .prepare_cached("SELECT data, clocks, is_deleted FROM entities WHERE uuid = ?1")?
+        .query_row([&row.uuid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    let mut deleted_flag = is_deleted;
+    if let Some((local_data, local_clocks, local_deleted)) = existing {
+        let local_data = parse_object(&local_data)?;
+        let local_clocks = parse_object(&local_clocks)?;
+        for column in &pending.columns {
+            installed.kept_local_fields += 1;
+            if column == DELETED_FIELD {
+                deleted_flag = local_deleted;
+            } else if let Some(value) = local_data.get(column) {
+                data.insert(column.clone(), value.clone());
+            }
+            if let Some(clock) = local_clocks.get(column) {
+                clocks.insert(column.clone(), clock.clone());
+            }
+        }
+    }
+    conn.prepare_cached(
+        "INSERT INTO entities (uuid, kind, production_id, data, version, is_deleted, \
+         created_at, updated_at, clocks) VALUES (?1, ?2, ?3, ?4, 1, ?5, ?8, ?6, ?7) \
+         ON CONFLICT (uuid) DO UPDATE SET data = excluded.data, \
+         is_deleted = excluded.is_deleted, clocks = excluded.clocks, \
+         version = CASE WHEN entities.data = excluded.data \
+           AND entities.is_deleted = excluded.is_deleted THEN entities.version \
+           ELSE entities.version + 1 END, \
+         updated_at = CASE WHEN entities.data = excluded.data THEN entities.updated_at \
+           ELSE excluded.updated_at END",
+    )?
+    .execute(params![
+        row.uuid,
+        row.kind,
+        row.production_id,
+        codec::json_text(&data),
+        deleted_flag,
+        now,
+        codec::json_text(&clocks),
+        created,
+    ])?;
+    super::tombstones::forget(conn, &row.uuid)?;
+    if let Some(kind) = registry().get(&row.kind) {
+        entities::note_display_id(conn, kind, row.production_id.as_deref(), &data)?;
+    }
+    installed.rows += 1;
+    Ok(())
+}
+
+/// Removes rows of the production the snapshot did not have (deleted on the hub), unless
+/// they are local changes still to push. Returns how many went.
+fn remove_missing(conn: &Connection, production: &str) -> Result<i64> {
+    let mut removed = 0;
+    let mut after = String::new();
+    loop {
+        let uuids: Vec<String> = {
+            let mut stmt = conn.prepare_cached(
+                "SELECT e.uuid FROM entities e WHERE (e.production_id = ?1 OR e.uuid = ?1) \
+                 AND e.uuid > ?2 AND NOT EXISTS (SELECT 1 FROM download_staging s \
+                 WHERE s.uuid = e.uuid) ORDER BY e.uuid LIMIT ?3",
+            )?;
+            let rows =
+                stmt.query_map(params![production, after, INSTALL_CHUNK], |row| row.get(0))?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        let Some(last) = uuids.last() else { break };
+        after = last.clone();
+        for uuid in uuids {
+            let waiting = conn
+                .prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM sync_outbox WHERE uuid = ?1 AND node_seq > \
+                     coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'acked_seq'), 0))",
+                )?
+                .query_row([&uuid], |row| row.get::<_, bool>(0))?;
+            if !waiting {
+                conn.prepare_cached("DELETE FROM entities WHERE uuid = ?1")?
+                    .execute([&uuid])?;
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
+}
+
+/// Visits the production's rows here in the order the hub digests them (uuid, bytewise),
+/// as (uuid, kind), one at a time: the digest of a 100,000-row show needs no list of them.
+pub fn for_each_production_row(
+    conn: &Connection,
+    production: &str,
+    mut visit: impl FnMut(&str, &str),
+) -> Result<()> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT uuid, kind FROM entities WHERE production_id = ?1 OR uuid = ?1 \
+         ORDER BY uuid COLLATE BINARY",
+    )?;
+    let mut rows = stmt.query([production])?;
+    while let Some(row) = rows.next()? {
+        let uuid: String = row.get(0)?;
+        let kind: String = row.get(1)?;
+        visit(&uuid, &kind);
+    }
+    Ok(())
+}
