@@ -13,8 +13,8 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Number, Value};
 
 use crate::clock;
-use crate::entities::{Entity, Row, StoredRow};
 use crate::error::{Result, StoreError};
+use crate::model::{Entity, Row, StoredRow};
 use crate::registry::{ChildList, FieldDef, FieldType, KeyStyle, KindDef, Scope, WireCase};
 
 /// Keys the crew app sends with writes that are not row data (contract §1.2), and keys the

@@ -3,8 +3,9 @@
 use rusqlite::{OptionalExtension, params};
 use serde_json::{Map, Value, json};
 
-use crate::entities::{Entity, WriteCtx};
 use crate::error::{Result, StoreError};
+use crate::model::Entity;
+use crate::registry::WriteCtx;
 
 /// A production created without an `id` gets `prod_<ms>_<9 base36>` like the old server.
 pub fn production_id(ctx: &mut WriteCtx<'_>) -> Result<()> {

@@ -35,9 +35,13 @@ pub const PORT_TYPE: &[&str] = &["INPUT", "OUTPUT"];
 pub const BLANKING: &[&str] = &["NONE", "RBv1", "RBv2", "RBv3"];
 pub const SURFACE_TYPE: &[&str] = &["FRONT", "REAR", "DUAL_VISION", "MAPPED"];
 
+/// The settings lists' defaults and a new production's source types (the crew app's
+/// `settings-defaults.json`).
+pub const SETTINGS_DEFAULTS_JSON: &str = include_str!("../seed/settings-defaults.json");
+
 /// Source types a new production starts with (contract §3.2).
 pub fn default_production_source_types() -> Value {
-    let defaults: Value = serde_json::from_str(crate::seed::SETTINGS_DEFAULTS_JSON)
+    let defaults: Value = serde_json::from_str(SETTINGS_DEFAULTS_JSON)
         .expect("embedded settings defaults are valid JSON");
     defaults["productionSourceTypes"].clone()
 }

@@ -17,9 +17,13 @@ pub mod error;
 pub mod hlc;
 pub mod hooks;
 pub mod kinds;
+pub mod model;
 pub mod ports;
+mod read;
 pub mod registry;
 pub mod replica;
+pub mod resolution;
+mod rows;
 pub mod seed;
 pub mod settings;
 pub mod transfer;
@@ -34,9 +38,9 @@ use rusqlite::{Connection, OpenFlags};
 use serde_json::{Map, Value};
 use tokio::sync::{Semaphore, broadcast};
 
-pub use entities::{Actor, ChangeEvent, Entity, Operation};
 pub use error::{Result, StoreError};
 pub use kinds::registry;
+pub use model::{Actor, ChangeEvent, Entity, Operation};
 pub use registry::KindDef;
 pub use writer::{Committed, WriteTx, WriterStats};
 
@@ -309,7 +313,7 @@ impl Store {
         production_id: Option<String>,
         deleted: bool,
     ) -> Result<Vec<Value>> {
-        self.read(move |conn| entities::list(conn, kind, production_id.as_deref(), deleted))
+        self.read(move |conn| read::list(conn, kind, production_id.as_deref(), deleted))
             .await
     }
 
@@ -320,17 +324,17 @@ impl Store {
         production_id: Option<String>,
         deleted: bool,
     ) -> Result<Vec<u8>> {
-        self.read(move |conn| entities::list_json(conn, kind, production_id.as_deref(), deleted))
+        self.read(move |conn| read::list_json(conn, kind, production_id.as_deref(), deleted))
             .await
     }
 
     pub async fn get(&self, kind: &'static KindDef, key: String) -> Result<Value> {
-        self.read(move |conn| entities::get(conn, kind, &key)).await
+        self.read(move |conn| read::get(conn, kind, &key)).await
     }
 
     /// [`Store::get`] as the JSON bytes of the response.
     pub async fn get_json(&self, kind: &'static KindDef, key: String) -> Result<Vec<u8>> {
-        self.read(move |conn| entities::get_json(conn, kind, &key))
+        self.read(move |conn| read::get_json(conn, kind, &key))
             .await
     }
 
@@ -338,7 +342,7 @@ impl Store {
         let decoded = codec::decode_body(kind, body)?;
         self.write(move |tx| {
             let entity = entities::create(tx, kind, decoded, Default::default())?;
-            entities::render(tx.conn(), kind, &entity)
+            read::render(tx.conn(), kind, &entity)
         })
         .await
     }
@@ -352,7 +356,7 @@ impl Store {
         let decoded = codec::decode_body(kind, body)?;
         self.write(move |tx| {
             let entity = entities::update(tx, kind, &key, decoded)?;
-            entities::render(tx.conn(), kind, &entity)
+            read::render(tx.conn(), kind, &entity)
         })
         .await
     }

@@ -8,6 +8,7 @@ use crate::entities::{self, CreateOptions};
 use crate::error::{Result, StoreError};
 use crate::kinds::registry;
 use crate::writer::WriteTx;
+use crate::{read, rows};
 
 /// Keys the app sends on a port that have no column (contract: `cardSlot` is ignored).
 const IGNORED_PORT_KEYS: &[&str] = &["cardSlot", "card_slot"];
@@ -42,8 +43,8 @@ pub fn sync_device_ports(
 ) -> Result<Vec<Value>> {
     let kind = registry().kind("devicePort");
     let conn = tx.conn();
-    entities::require_production(conn, production_id)?;
-    let existing = entities::list_by_field(conn, kind, &["device_uuid"], device_uuid)?;
+    rows::require_production(conn, production_id)?;
+    let existing = read::list_by_field(conn, kind, &["device_uuid"], device_uuid)?;
     let existing_uuids: Vec<String> = existing
         .iter()
         .filter_map(|p| p.get("uuid").and_then(Value::as_str).map(str::to_owned))
@@ -100,13 +101,13 @@ pub fn sync_device_ports(
     for uuid in existing_uuids.iter().filter(|u| !kept.contains(u)) {
         entities::delete(tx, kind, uuid, Default::default())?;
     }
-    entities::list_by_field(tx.conn(), kind, &["device_uuid"], device_uuid)
+    read::list_by_field(tx.conn(), kind, &["device_uuid"], device_uuid)
 }
 
 /// Soft-deletes every live port of a device; returns how many.
 pub fn delete_device_ports(tx: &mut WriteTx<'_>, device_uuid: &str) -> Result<usize> {
     let kind = registry().kind("devicePort");
-    let existing = entities::list_by_field(tx.conn(), kind, &["device_uuid"], device_uuid)?;
+    let existing = read::list_by_field(tx.conn(), kind, &["device_uuid"], device_uuid)?;
     for port in &existing {
         if let Some(uuid) = port.get("uuid").and_then(Value::as_str) {
             entities::delete(tx, kind, uuid, Default::default())?;
@@ -131,5 +132,58 @@ pub fn parse_sync_body(
         _ => Err(StoreError::BadRequest(
             "productionId and ports[] are required".into(),
         )),
+    }
+}
+
+impl crate::Store {
+    /// The live ports of a device, in order (`GET /device-ports/device/:uuid`).
+    pub async fn ports_of_device(&self, device_uuid: String) -> Result<Vec<Value>> {
+        self.read(move |conn| {
+            read::list_by_field(
+                conn,
+                registry().kind("devicePort"),
+                &["device_uuid"],
+                &device_uuid,
+            )
+        })
+        .await
+    }
+
+    /// The live cables plugged into a port, either end (`GET /cables/port/:uuid`).
+    pub async fn cables_of_port(&self, port_uuid: String) -> Result<Vec<Value>> {
+        self.read(move |conn| {
+            read::list_by_field(
+                conn,
+                registry().kind("cable"),
+                &["output_port_uuid", "input_port_uuid"],
+                &port_uuid,
+            )
+        })
+        .await
+    }
+
+    /// Makes a device's ports exactly those of a sync body (see [`sync_device_ports`]).
+    pub async fn sync_device_ports(
+        &self,
+        device_uuid: String,
+        body: Map<String, Value>,
+    ) -> Result<Vec<Value>> {
+        let (production_id, display_id, ports) = parse_sync_body(body)?;
+        self.write(move |tx| {
+            sync_device_ports(
+                tx,
+                &device_uuid,
+                &production_id,
+                display_id.as_deref(),
+                ports,
+            )
+        })
+        .await
+    }
+
+    /// Soft-deletes every live port of a device; returns how many.
+    pub async fn delete_device_ports(&self, device_uuid: String) -> Result<usize> {
+        self.write(move |tx| delete_device_ports(tx, &device_uuid))
+            .await
     }
 }

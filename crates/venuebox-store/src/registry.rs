@@ -8,8 +8,10 @@
 //! few behaviours that are genuinely specific to one kind are small hook functions named here.
 use serde_json::{Map, Value};
 
-use crate::entities::WriteCtx;
+use rusqlite::Connection;
+
 use crate::error::Result;
+use crate::model::Entity;
 
 /// Where a kind's rows belong.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,7 +179,7 @@ pub struct Embed {
 
 pub type BeforeWrite = fn(&mut WriteCtx<'_>) -> Result<()>;
 pub type DecodeBody = fn(Map<String, Value>) -> Result<Map<String, Value>>;
-pub type Encode = fn(&crate::entities::Entity) -> Value;
+pub type Encode = fn(&Entity) -> Value;
 
 #[derive(Debug, Clone)]
 pub struct KindDef {
@@ -282,6 +284,26 @@ pub fn snake_to_camel(snake: &str) -> String {
         }
     }
     out
+}
+
+/// What a kind's `before_write` hook sees: the hooks' whole view of a write.
+pub struct WriteCtx<'a> {
+    pub conn: &'a Connection,
+    pub kind: &'static KindDef,
+    pub production_id: Option<&'a str>,
+    pub existing: Option<&'a Entity>,
+    /// On create the whole new document; on update the changed fields only.
+    pub fields: &'a mut Map<String, Value>,
+    pub now_ms: i64,
+}
+
+impl WriteCtx<'_> {
+    /// The value a field will have after this write.
+    pub fn value(&self, column: &str) -> Option<&Value> {
+        self.fields
+            .get(column)
+            .or_else(|| self.existing.and_then(|e| e.data.get(column)))
+    }
 }
 
 #[cfg(test)]

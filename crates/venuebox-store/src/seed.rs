@@ -7,14 +7,15 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Map, Value, json};
 
 use crate::codec;
-use crate::entities::{self, CreateOptions, derived_uuid};
+use crate::entities::{self, CreateOptions};
 use crate::error::{Result, StoreError};
 use crate::kinds::registry;
+use crate::model::derived_uuid;
+use crate::rows;
 use crate::writer::WriteTx;
 
 pub const EQUIPMENT_JSON: &str = include_str!("../seed/equipment-data.json");
 pub const FORMATS_JSON: &str = include_str!("../seed/formats.json");
-pub const SETTINGS_DEFAULTS_JSON: &str = include_str!("../seed/settings-defaults.json");
 pub const CHECKLIST_TEMPLATE_JSON: &str = include_str!("../seed/checklist-template.json");
 
 /// Bump when the seed data changes; rows missing from an older seed are added.
@@ -34,7 +35,7 @@ fn parse(text: &str, what: &str) -> Result<Value> {
 
 /// The default values of one settings list, in order.
 pub fn settings_defaults(defaults_key: &str) -> Vec<String> {
-    parse(SETTINGS_DEFAULTS_JSON, "settings")
+    parse(crate::kinds::SETTINGS_DEFAULTS_JSON, "settings")
         .ok()
         .and_then(|v| v.get(defaults_key).cloned())
         .and_then(|v| serde_json::from_value(v).ok())
@@ -101,7 +102,7 @@ fn seed_row(
     computed: Map<String, Value>,
 ) -> Result<bool> {
     let kind = registry().kind(kind_name);
-    if entities::load(tx.conn(), kind, &uuid)?.is_some() {
+    if rows::load(tx.conn(), kind, &uuid)?.is_some() {
         return Ok(false);
     }
     let decoded = codec::decode_body(kind, body)?;

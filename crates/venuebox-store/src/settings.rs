@@ -5,12 +5,14 @@
 use serde_json::{Map, Value, json};
 
 use crate::codec::{self, Decoded};
-use crate::entities::{self, CreateOptions, Entity, derived_uuid};
+use crate::entities::{self, CreateOptions};
 use crate::error::{Result, StoreError};
 use crate::kinds::registry;
+use crate::model::{Entity, derived_uuid};
 use crate::registry::KindDef;
 use crate::seed;
 use crate::writer::WriteTx;
+use crate::{read, rows};
 
 /// One settings list as the routes see it.
 #[derive(Debug, Clone, Copy)]
@@ -82,7 +84,7 @@ fn entry_value(entity: &Entity, list: &SettingsList) -> String {
 
 /// Active entries, in order.
 pub fn active_values(conn: &rusqlite::Connection, list: &SettingsList) -> Result<Vec<String>> {
-    let rows = entities::list(conn, list.kind_def(), None, false)?;
+    let rows = read::list(conn, list.kind_def(), None, false)?;
     Ok(rows
         .iter()
         .filter_map(|row| row.get(list.value_key).and_then(Value::as_str))
@@ -96,7 +98,7 @@ pub fn entry_row(
     list: &SettingsList,
     entity: &Entity,
 ) -> Result<Value> {
-    let mut row = entities::render(conn, list.kind_def(), entity)?;
+    let mut row = read::render(conn, list.kind_def(), entity)?;
     row["is_active"] = json!(!entity.is_deleted);
     Ok(row)
 }
@@ -123,8 +125,8 @@ fn activate_at(
 
 fn all_entries(conn: &rusqlite::Connection, list: &SettingsList) -> Result<Vec<Entity>> {
     let kind = list.kind_def();
-    let mut rows = entities::list_entities(conn, kind, None, false)?;
-    rows.extend(entities::list_entities(conn, kind, None, true)?);
+    let mut rows = rows::list_entities(conn, kind, None, false)?;
+    rows.extend(rows::list_entities(conn, kind, None, true)?);
     Ok(rows)
 }
 
@@ -186,7 +188,7 @@ pub fn remove(tx: &mut WriteTx<'_>, list: &SettingsList, value: &str) -> Result<
 /// Puts the named entries first, in the given order; the others keep their relative order
 /// after them. Every name must be an active entry.
 pub fn reorder(tx: &mut WriteTx<'_>, list: &SettingsList, order: &[String]) -> Result<()> {
-    let active: Vec<Entity> = entities::list_entities(tx.conn(), list.kind_def(), None, false)?;
+    let active: Vec<Entity> = rows::list_entities(tx.conn(), list.kind_def(), None, false)?;
     let mut active = active;
     active.sort_by_key(|e| {
         e.data
@@ -257,7 +259,7 @@ pub fn restore_defaults(tx: &mut WriteTx<'_>, list: &SettingsList) -> Result<Vec
 /// The key/value settings store: one row per key, uuid derived from the key.
 pub fn kv_all(conn: &rusqlite::Connection) -> Result<Map<String, Value>> {
     let kind = registry().kind("setting");
-    let rows = entities::list_entities(conn, kind, None, false)?;
+    let rows = rows::list_entities(conn, kind, None, false)?;
     Ok(rows
         .into_iter()
         .filter_map(|e| {
@@ -282,7 +284,7 @@ pub fn kv_put(tx: &mut WriteTx<'_>, key: &str, mut body: Map<String, Value>) -> 
     body.insert("key".into(), json!(key));
     let decoded = codec::decode_body(kind, body)?;
     let uuid = kv_uuid(key);
-    let entity = match entities::load(tx.conn(), kind, &uuid)? {
+    let entity = match rows::load(tx.conn(), kind, &uuid)? {
         Some(existing) => entities::update(
             tx,
             kind,
@@ -302,5 +304,5 @@ pub fn kv_put(tx: &mut WriteTx<'_>, key: &str, mut body: Map<String, Value>) -> 
             },
         )?,
     };
-    entities::render(tx.conn(), kind, &entity)
+    read::render(tx.conn(), kind, &entity)
 }

@@ -10,6 +10,7 @@ use crate::codec;
 use crate::entities::{self, CreateOptions};
 use crate::error::{Result, StoreError};
 use crate::kinds::registry;
+use crate::read;
 use crate::registry::Scope;
 use crate::writer::WriteTx;
 
@@ -17,10 +18,10 @@ pub const FORMAT: &str = "venuebox.production/1";
 
 /// `{format, exportedAt, production, kinds: {kind: [rows]}}`, rows in wire form.
 pub fn export(conn: &Connection, production_id: &str) -> Result<Value> {
-    let production = entities::get(conn, registry().kind("production"), production_id)?;
+    let production = read::get(conn, registry().kind("production"), production_id)?;
     let mut kinds = Map::new();
     for kind in registry().production_kinds() {
-        let rows = entities::list(conn, kind, Some(production_id), false)?;
+        let rows = read::list(conn, kind, Some(production_id), false)?;
         kinds.insert(kind.name.to_owned(), Value::Array(rows));
     }
     Ok(json!({
@@ -110,5 +111,5 @@ pub fn import(tx: &mut WriteTx<'_>, document: Value) -> Result<Value> {
             format!("Unknown kind \"{unknown}\""),
         ));
     }
-    entities::render(tx.conn(), production_kind, &created)
+    read::render(tx.conn(), production_kind, &created)
 }

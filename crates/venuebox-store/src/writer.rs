@@ -15,8 +15,8 @@ use std::time::Instant;
 use rusqlite::Connection;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use crate::entities::ChangeEvent;
 use crate::hlc::HlcClock;
+use crate::model::ChangeEvent;
 
 /// The changes of one committed write, published together once they are on disk.
 pub type Committed = Arc<[ChangeEvent]>;

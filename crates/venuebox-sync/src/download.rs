@@ -13,7 +13,6 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 use venuebox_store::clock;
 use venuebox_store::replica::{self, StagedRow, download as staging, hub_state};
@@ -21,45 +20,11 @@ use venuebox_store::replica::{self, StagedRow, download as staging, hub_state};
 use crate::engine::SyncEngine;
 use crate::error::{Result, SyncError};
 use crate::hub::{Hub, PullScope, ScopeDigest};
+use crate::progress::{DownloadProgress, DownloadReport};
 
 /// Rows per chunk: each is one hub query and one local transaction.
 const CHUNK: i64 = 1000;
 const CATCH_UP_PAGE: i64 = 1000;
-
-/// What a download shows while it runs (in `GET /api/sync/status`).
-#[derive(Debug, Clone, Default, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DownloadProgress {
-    pub production_id: String,
-    /// `staging`, `installing`, `verifying`, `done` or `failed`.
-    pub phase: String,
-    pub staged: i64,
-    pub total: i64,
-    pub started_at: String,
-    pub finished_at: Option<String>,
-    pub rows_per_second: f64,
-    pub resumed: bool,
-    pub error: Option<String>,
-    pub report: Option<DownloadReport>,
-}
-
-/// The summary at the end.
-#[derive(Debug, Clone, Default, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DownloadReport {
-    pub production_id: String,
-    pub name: Option<String>,
-    pub rows: i64,
-    pub by_kind: BTreeMap<String, i64>,
-    pub checksum: String,
-    pub seconds: f64,
-    pub rows_per_second: f64,
-    pub hub_seq: i64,
-    pub kept_local_fields: i64,
-    pub removed: i64,
-    pub locked: bool,
-    pub backup: Option<String>,
-}
 
 /// The local side of a digest, computed the way the hub computes its own: counts by kind,
 /// and SHA-256 over the `uuid:kind` lines in bytewise uuid order. Fed one row at a time.

@@ -82,7 +82,7 @@ pub struct EngineState {
     pub consecutive_failures: u32,
     pub failures_total: u64,
     /// The last (or running) pre-show download.
-    pub download: Option<crate::download::DownloadProgress>,
+    pub download: Option<crate::progress::DownloadProgress>,
 }
 
 /// `GET /api/sync/status`.
@@ -202,7 +202,7 @@ impl SyncEngine {
     /// the status never mistakes the previous download's result for this one's.
     pub fn note_download_queued(&self, production: &str) {
         self.update(|s| {
-            s.download = Some(crate::download::DownloadProgress {
+            s.download = Some(crate::progress::DownloadProgress {
                 production_id: production.to_owned(),
                 phase: "starting".into(),
                 started_at: clock::now_iso(),

@@ -12,6 +12,7 @@ pub mod download;
 pub mod engine;
 pub mod error;
 pub mod hub;
+pub mod progress;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 

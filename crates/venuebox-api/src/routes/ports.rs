@@ -1,7 +1,7 @@
 //! Device ports by device (and their sync), and cables by port (contract §3.8, §3.9).
 use actix_web::{HttpResponse, web};
 use serde_json::json;
-use venuebox_store::{Store, entities, ports, registry};
+use venuebox_store::Store;
 
 use crate::auth::{editor, viewer};
 use crate::error::ApiResult;
@@ -26,17 +26,7 @@ async fn ports_of_device(
     store: web::Data<Store>,
     device_uuid: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let device_uuid = device_uuid.into_inner();
-    let rows = store
-        .read(move |conn| {
-            entities::list_by_field(
-                conn,
-                registry().kind("devicePort"),
-                &["device_uuid"],
-                &device_uuid,
-            )
-        })
-        .await?;
+    let rows = store.ports_of_device(device_uuid.into_inner()).await?;
     Ok(HttpResponse::Ok().json(rows))
 }
 
@@ -45,18 +35,8 @@ async fn sync_ports(
     device_uuid: web::Path<String>,
     JsonObject(body): JsonObject,
 ) -> ApiResult<HttpResponse> {
-    let (production_id, display_id, port_list) = ports::parse_sync_body(body)?;
-    let device_uuid = device_uuid.into_inner();
     let rows = store
-        .write(move |tx| {
-            ports::sync_device_ports(
-                tx,
-                &device_uuid,
-                &production_id,
-                display_id.as_deref(),
-                port_list,
-            )
-        })
+        .sync_device_ports(device_uuid.into_inner(), body)
         .await?;
     Ok(HttpResponse::Ok().json(rows))
 }
@@ -65,10 +45,7 @@ async fn delete_ports_of_device(
     store: web::Data<Store>,
     device_uuid: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let device_uuid = device_uuid.into_inner();
-    let count = store
-        .write(move |tx| ports::delete_device_ports(tx, &device_uuid))
-        .await?;
+    let count = store.delete_device_ports(device_uuid.into_inner()).await?;
     Ok(HttpResponse::Ok().json(json!({"success": true, "deleted": count})))
 }
 
@@ -76,16 +53,6 @@ async fn cables_of_port(
     store: web::Data<Store>,
     port_uuid: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let port_uuid = port_uuid.into_inner();
-    let rows = store
-        .read(move |conn| {
-            entities::list_by_field(
-                conn,
-                registry().kind("cable"),
-                &["output_port_uuid", "input_port_uuid"],
-                &port_uuid,
-            )
-        })
-        .await?;
+    let rows = store.cables_of_port(port_uuid.into_inner()).await?;
     Ok(HttpResponse::Ok().json(rows))
 }

@@ -4,7 +4,8 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use venuebox_store::Store;
-use venuebox_store::replica::{self, Resolution};
+use venuebox_store::replica;
+use venuebox_store::resolution::{self, Resolution};
 use venuebox_sync::SyncEngine;
 
 use crate::auth::{admin, editor, viewer};
@@ -95,7 +96,7 @@ async fn resolve(
     };
     let id = id.into_inner();
     let resolved = store
-        .write(move |tx| replica::resolve(tx, id, resolution))
+        .write(move |tx| resolution::resolve(tx, id, resolution))
         .await?;
     Ok(HttpResponse::Ok().json(resolved))
 }

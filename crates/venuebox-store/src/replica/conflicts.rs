@@ -1,17 +1,11 @@
-//! The conflict log as the hub decided it (pulled with each verdict), and resolving one: the
-//! chosen value is an ordinary local change, and the resolution itself syncs.
-use rusqlite::{Connection, OptionalExtension, params};
+//! The conflict log as the hub decided it (pulled with each verdict). Resolving one is an
+//! edit of the row, so it lives above the write path, in `crate::resolution`.
+use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::DELETED_FIELD;
-use super::outbox::{self, NewEntry, OutboxOp};
 use crate::clock;
-use crate::codec::Decoded;
-use crate::entities::{self, Actor};
-use crate::error::{Result, StoreError};
-use crate::kinds::registry;
-use crate::writer::WriteTx;
+use crate::error::Result;
 
 /// A conflict as the hub recorded it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -76,7 +70,7 @@ pub(crate) fn mark_resolved(conn: &Connection, id: i64, resolution: &str) -> Res
     Ok(())
 }
 
-fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ConflictRecord> {
+pub(crate) fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ConflictRecord> {
     let json = |text: Option<String>| {
         text.and_then(|t| serde_json::from_str(&t).ok())
             .unwrap_or(Value::Null)
@@ -100,7 +94,7 @@ fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ConflictRecord> {
     })
 }
 
-const COLUMNS: &str = "id, kind, uuid, production_id, column_name, reason, \
+pub(crate) const COLUMNS: &str = "id, kind, uuid, production_id, column_name, reason, \
     winner_value, winner_hlc, winner_node, loser_value, loser_hlc, loser_node, created_at, \
     resolved_at, resolution";
 
@@ -113,113 +107,4 @@ pub fn conflicts(conn: &Connection, all: bool, limit: usize) -> Result<Vec<Confl
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(params![all, limit as i64], from_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
-}
-
-/// How a person settles a conflict.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Resolution {
-    /// Keep the value this node holds now (the winner).
-    Ours,
-    /// Put the overwritten value back.
-    Theirs,
-    /// Write a new value.
-    Value(Value),
-}
-
-impl Resolution {
-    fn label(&self) -> &'static str {
-        match self {
-            Resolution::Ours => "ours",
-            Resolution::Theirs => "theirs",
-            Resolution::Value(_) => "value",
-        }
-    }
-}
-
-/// Resolves a conflict: writes the chosen value as a new local change (it syncs like any
-/// other), marks the conflict resolved and queues the resolution for the hub, in one
-/// transaction.
-pub fn resolve(tx: &mut WriteTx<'_>, id: i64, resolution: Resolution) -> Result<ConflictRecord> {
-    let conn = tx.conn();
-    let sql = format!("SELECT {COLUMNS} FROM sync_conflicts WHERE id = ?1");
-    let conflict = conn
-        .prepare_cached(&sql)?
-        .query_row([id], from_row)
-        .optional()?
-        .ok_or(StoreError::NotFound { label: "Conflict" })?;
-    if conflict.resolved_at.is_some() {
-        return Err(StoreError::Conflict(format!(
-            "conflict {id} was already resolved ({})",
-            conflict.resolution.as_deref().unwrap_or("unknown")
-        )));
-    }
-    let kind = registry().get(&conflict.kind).ok_or_else(|| {
-        StoreError::Corrupt(format!("conflict of unknown kind {}", conflict.kind))
-    })?;
-    let value = match &resolution {
-        Resolution::Ours => None,
-        Resolution::Theirs => Some(conflict.loser_value.clone()),
-        Resolution::Value(v) => Some(v.clone()),
-    };
-    if let Some(value) = value {
-        let existing = entities::load(conn, kind, &conflict.uuid)?;
-        let Some(existing) = existing else {
-            return Err(StoreError::Conflict(format!(
-                "the {} of conflict {id} was deleted; re-create it instead",
-                kind.label.to_lowercase()
-            )));
-        };
-        let mut decoded = Decoded {
-            version: Some(existing.version),
-            actor: Some("conflict-resolution".into()),
-            ..Decoded::default()
-        };
-        if conflict.column == DELETED_FIELD {
-            decoded.is_deleted = Some(value.as_bool().unwrap_or(false));
-            if value.as_bool() == Some(true) && !existing.is_deleted {
-                entities::delete(tx, kind, &conflict.uuid, Actor::default())?;
-            } else if value.as_bool() != Some(true) && existing.is_deleted {
-                entities::update(tx, kind, &conflict.uuid, decoded)?;
-            }
-        } else {
-            if kind.field(&conflict.column).is_none() {
-                return Err(StoreError::Corrupt(format!(
-                    "conflict {id} names an unknown field {}",
-                    conflict.column
-                )));
-            }
-            decoded.fields.insert(conflict.column.clone(), value);
-            if existing.is_deleted {
-                decoded.is_deleted = Some(false);
-            }
-            entities::update(tx, kind, &conflict.uuid, decoded)?;
-        }
-    }
-    let label = resolution.label();
-    mark_resolved(tx.conn(), id, label)?;
-    if let Some(clock) = tx.clock() {
-        let hlc = clock.tick();
-        let mut fields = Map::new();
-        fields.insert("conflictId".into(), Value::from(id));
-        fields.insert("resolution".into(), Value::String(label.into()));
-        let mut clocks = Map::new();
-        clocks.insert("resolution".into(), Value::String(hlc.to_string()));
-        outbox::append(
-            tx.conn(),
-            NewEntry {
-                op: OutboxOp::Resolve,
-                kind: &conflict.kind,
-                uuid: &conflict.uuid,
-                production_id: conflict.production_id.as_deref(),
-                fields: &fields,
-                clocks: &clocks,
-                bases: &Map::new(),
-                row: None,
-                actor: None,
-                replay: false,
-            },
-        )?;
-    }
-    let sql = format!("SELECT {COLUMNS} FROM sync_conflicts WHERE id = ?1");
-    Ok(tx.conn().prepare_cached(&sql)?.query_row([id], from_row)?)
 }

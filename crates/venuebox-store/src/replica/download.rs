@@ -10,10 +10,11 @@ use super::pull::{self, pending};
 use super::{CREATED_FIELD, DELETED_FIELD, meta_delete, meta_get, meta_set, parse_object};
 use crate::clock;
 use crate::codec;
-use crate::entities::{self, Actor, Operation};
 use crate::error::{Result, StoreError};
 use crate::kinds::registry;
+use crate::model::{Actor, Operation};
 use crate::writer::WriteTx;
+use crate::{read, rows};
 
 /// Where an interrupted download stands (kept in `meta`, so it survives a restart).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -143,8 +144,8 @@ pub fn install_download(tx: &mut WriteTx<'_>) -> Result<Installed> {
         .iter()
         .find(|k| k.is_production)
         .expect("the registry has a production kind");
-    if let Some(entity) = entities::load(tx.conn(), kind, &production)? {
-        entities::record(
+    if let Some(entity) = rows::load(tx.conn(), kind, &production)? {
+        read::record(
             tx,
             kind,
             &entity,
@@ -266,7 +267,7 @@ fn install_row(
     ])?;
     super::tombstones::forget(conn, &row.uuid)?;
     if let Some(kind) = registry().get(&row.kind) {
-        entities::note_display_id(conn, kind, row.production_id.as_deref(), &data)?;
+        rows::note_display_id(conn, kind, row.production_id.as_deref(), &data)?;
     }
     installed.rows += 1;
     Ok(())

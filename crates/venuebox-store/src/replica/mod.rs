@@ -29,7 +29,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{Result, StoreError};
 
-pub use conflicts::{ConflictRecord, Resolution, conflicts, resolve};
+pub use conflicts::{ConflictRecord, conflicts};
 pub use download::{DownloadState, Installed, StagedRow};
 pub use holdings::{Holding, hold, holding_details, holdings, set_locked};
 pub use hub_state::{Anchor, adopt_new_hub, cursor, hub_epoch};

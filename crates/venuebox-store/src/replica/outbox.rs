@@ -10,9 +10,9 @@ use super::{
 };
 use crate::clock;
 use crate::codec;
-use crate::entities::Entity;
 use crate::error::{Result, StoreError};
 use crate::kinds::registry;
+use crate::model::Entity;
 use crate::writer::WriteTx;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -14,12 +14,13 @@ use super::outbox;
 use super::{CREATED_FIELD, DELETED_FIELD, clocks_of, meta_set, tombstones};
 use crate::clock;
 use crate::codec;
-use crate::entities::{self, Actor, Entity, Operation};
 use crate::error::Result;
 use crate::hlc::Hlc;
 use crate::kinds::registry;
+use crate::model::{Actor, Entity, Operation};
 use crate::registry::{KindDef, Scope};
 use crate::writer::WriteTx;
+use crate::{read, rows};
 
 /// What the hub decided for one pushed entry (or any change in its log), as pulled.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -185,12 +186,12 @@ fn apply_upsert(
         return Ok(false);
     }
     let deleted_in = change.data.get(DELETED_FIELD).and_then(Value::as_bool);
-    let existing = entities::load(conn, kind, &change.uuid)?;
+    let existing = rows::load(conn, kind, &change.uuid)?;
     let now = clock::now_iso();
     let Some(existing) = existing else {
         if kind.scope == Scope::Production {
             let production = change.production_id.as_deref().unwrap_or_default();
-            if entities::require_production(conn, production).is_err() {
+            if rows::require_production(conn, production).is_err() {
                 // Not held here (or deleted here and the tombstone is on its way).
                 return Ok(false);
             }
@@ -203,10 +204,10 @@ fn apply_upsert(
             .unwrap_or_else(|| now.clone());
         // A row the hub holds again (re-created after a delete) lives again here too.
         tombstones::forget(conn, &change.uuid)?;
-        let entity = entities::insert_pulled(
+        let entity = rows::insert_pulled(
             conn,
             kind,
-            entities::PulledRow {
+            rows::PulledRow {
                 uuid: &change.uuid,
                 production_id: change.production_id.as_deref(),
                 data: &data,
@@ -222,7 +223,7 @@ fn apply_upsert(
         } else {
             Operation::Created
         };
-        entities::record(tx, kind, &entity, operation, data, pulled_actor(change))?;
+        read::record(tx, kind, &entity, operation, data, pulled_actor(change))?;
         return Ok(true);
     };
     let mut data = existing.data.clone();
@@ -280,7 +281,7 @@ fn apply_upsert(
         _ => Operation::Updated,
     };
     changed.remove(DELETED_FIELD);
-    entities::record(tx, kind, &entity, operation, changed, pulled_actor(change))?;
+    read::record(tx, kind, &entity, operation, changed, pulled_actor(change))?;
     Ok(true)
 }
 
@@ -314,11 +315,11 @@ fn apply_delete(
             &seen,
         )?;
     }
-    let Some(existing) = entities::load(conn, kind, &change.uuid)? else {
+    let Some(existing) = rows::load(conn, kind, &change.uuid)? else {
         return Ok(false);
     };
-    entities::remove_row(conn, kind, &existing)?;
-    entities::record(
+    rows::remove_row(conn, kind, &existing)?;
+    read::record(
         tx,
         kind,
         &existing,

@@ -130,7 +130,7 @@ impl World {
     }
 
     async fn key_uuid(&self, key: usize) -> String {
-        venuebox_store::entities::derived_uuid(&["setting", &format!("key-{key}")])
+        venuebox_store::model::derived_uuid(&["setting", &format!("key-{key}")])
     }
 
     async fn apply(&mut self, step: Step) {

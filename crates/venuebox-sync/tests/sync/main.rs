@@ -153,7 +153,11 @@ async fn the_same_field_edited_in_two_places_keeps_the_loser_in_the_conflict_log
     let id = b.conflicts().await[0].id;
     b.store()
         .write(move |tx| {
-            venuebox_store::replica::resolve(tx, id, venuebox_store::replica::Resolution::Theirs)
+            venuebox_store::resolution::resolve(
+                tx,
+                id,
+                venuebox_store::resolution::Resolution::Theirs,
+            )
         })
         .await
         .unwrap();
@@ -173,7 +177,11 @@ async fn the_same_field_edited_in_two_places_keeps_the_loser_in_the_conflict_log
     let again = b
         .store()
         .write(move |tx| {
-            venuebox_store::replica::resolve(tx, id, venuebox_store::replica::Resolution::Ours)
+            venuebox_store::resolution::resolve(
+                tx,
+                id,
+                venuebox_store::resolution::Resolution::Ours,
+            )
         })
         .await;
     assert!(matches!(

@@ -1,0 +1,284 @@
+//! Rows of `entities` as storage: reading one or many by key, the production check, inserting
+//! a row another node made, removing one, and the display-id counters. No validation and no
+//! wire form here (see `entities` and `read`).
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::{Map, Value};
+
+use crate::codec;
+use crate::error::{Result, StoreError};
+use crate::kinds::registry;
+use crate::model::{Entity, Row, StoredRow};
+use crate::registry::KindDef;
+
+pub(crate) const COLUMNS: &str = "uuid, kind, production_id, data, version, is_deleted, created_at, \
+                       updated_at, last_modified_by, synced_at";
+
+pub(crate) fn row_to_entity(row: &rusqlite::Row<'_>) -> rusqlite::Result<Entity> {
+    read_row(row, |text| match serde_json::from_str(text) {
+        Ok(Value::Object(map)) => Some(map),
+        _ => None,
+    })
+}
+
+pub(crate) fn row_to_stored(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRow> {
+    read_row(row, |text| Some(text.to_owned()))
+}
+
+pub(crate) fn read_row<D>(
+    row: &rusqlite::Row<'_>,
+    document: impl FnOnce(&str) -> Option<D>,
+) -> rusqlite::Result<Row<D>> {
+    // Both text columns are read in place from SQLite's buffer, not copied into a String first.
+    let kind_name = row.get_ref(1)?.as_str()?;
+    let kind = registry().get(kind_name).map(|k| k.name).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            1,
+            rusqlite::types::Type::Text,
+            format!("unknown kind {kind_name:?}").into(),
+        )
+    })?;
+    let data = document(row.get_ref(3)?.as_str()?).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            3,
+            rusqlite::types::Type::Text,
+            "row data is not a JSON object".into(),
+        )
+    })?;
+    Ok(Row {
+        kind,
+        uuid: row.get(0)?,
+        production_id: row.get(2)?,
+        data,
+        version: row.get(4)?,
+        is_deleted: row.get(5)?,
+        created_at: row.get(6)?,
+        updated_at: row.get(7)?,
+        last_modified_by: row.get(8)?,
+        synced_at: row.get(9)?,
+    })
+}
+
+pub fn load(conn: &Connection, kind: &KindDef, uuid: &str) -> Result<Option<Entity>> {
+    load_as(conn, kind, uuid, row_to_entity)
+}
+
+/// One row by uuid, parsed or as stored depending on `read`.
+pub(crate) fn load_as<D>(
+    conn: &Connection,
+    kind: &KindDef,
+    uuid: &str,
+    read: fn(&rusqlite::Row<'_>) -> rusqlite::Result<Row<D>>,
+) -> Result<Option<Row<D>>> {
+    let sql = format!("SELECT {COLUMNS} FROM entities WHERE uuid = ?1 AND kind = ?2");
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row(params![uuid, kind.name], read)
+        .optional()?)
+}
+
+pub(crate) fn load_live(conn: &Connection, kind: &KindDef, uuid: &str) -> Result<Entity> {
+    load_live_as(conn, kind, uuid, row_to_entity)
+}
+
+pub(crate) fn load_live_as<D>(
+    conn: &Connection,
+    kind: &KindDef,
+    uuid: &str,
+    read: fn(&rusqlite::Row<'_>) -> rusqlite::Result<Row<D>>,
+) -> Result<Row<D>> {
+    match load_as(conn, kind, uuid, read)? {
+        Some(row) if !row.is_deleted => Ok(row),
+        _ => Err(StoreError::NotFound { label: kind.label }),
+    }
+}
+
+/// Refuses a per-production write or list for a production that is not (or no longer) here.
+pub fn require_production(conn: &Connection, production_id: &str) -> Result<()> {
+    let deleted: Option<bool> = conn
+        .prepare_cached("SELECT is_deleted FROM entities WHERE kind = 'production' AND uuid = ?1")?
+        .query_row([production_id], |row| row.get(0))
+        .optional()?;
+    match deleted {
+        Some(false) => Ok(()),
+        Some(true) => Err(StoreError::ProductionNotFound {
+            production_id: production_id.to_owned(),
+            deleted: true,
+        }),
+        None => Err(StoreError::ProductionNotFound {
+            production_id: production_id.to_owned(),
+            deleted: false,
+        }),
+    }
+}
+
+pub fn list_entities(
+    conn: &Connection,
+    kind: &KindDef,
+    production_id: Option<&str>,
+    deleted: bool,
+) -> Result<Vec<Entity>> {
+    query_rows(conn, kind, production_id, deleted, row_to_entity)
+}
+
+/// Rows of a kind (of one production, or all), live or deleted, oldest first.
+pub(crate) fn query_rows<D>(
+    conn: &Connection,
+    kind: &KindDef,
+    production_id: Option<&str>,
+    deleted: bool,
+    read: fn(&rusqlite::Row<'_>) -> rusqlite::Result<Row<D>>,
+) -> Result<Vec<Row<D>>> {
+    if let Some(production_id) = production_id {
+        require_production(conn, production_id)?;
+        let sql = format!(
+            "SELECT {COLUMNS} FROM entities WHERE production_id = ?1 AND kind = ?2 \
+             AND is_deleted = ?3 ORDER BY created_at, rowid"
+        );
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(params![production_id, kind.name, deleted], read)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    } else {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM entities WHERE kind = ?1 AND is_deleted = ?2 \
+             ORDER BY created_at, rowid"
+        );
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(params![kind.name, deleted], read)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
+/// Removes a row for good (a hard delete, local or pulled). Deleting a show removes
+/// everything that belongs to it (contract §2.4).
+pub fn remove_row(conn: &Connection, kind: &KindDef, existing: &Entity) -> Result<()> {
+    if kind.is_production {
+        conn.prepare_cached("DELETE FROM entities WHERE production_id = ?1")?
+            .execute([&existing.uuid])?;
+        conn.prepare_cached(
+            "DELETE FROM meta WHERE key LIKE 'display_seq' || char(31) || '%' \
+             AND substr(key, -length(?1) - 1) = char(31) || ?1",
+        )?
+        .execute([&existing.uuid])?;
+        conn.prepare_cached("DELETE FROM sync_holdings WHERE production_id = ?1")?
+            .execute([&existing.uuid])?;
+    }
+    conn.prepare_cached("DELETE FROM entities WHERE uuid = ?1")?
+        .execute([&existing.uuid])?;
+    Ok(())
+}
+
+/// The next `<PREFIX> <n>` for a kind in a production. The counter lives in `meta` so a
+/// create costs one row update, not a count of the whole production; it starts from the
+/// rows already there the first time a kind needs one.
+pub(crate) fn generate_display_id(
+    conn: &Connection,
+    kind: &KindDef,
+    production_id: Option<&str>,
+) -> Result<String> {
+    let counter = display_counter_key(kind, production_id);
+    let current: Option<i64> = conn
+        .prepare_cached("SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?1")?
+        .query_row([&counter], |row| row.get(0))
+        .optional()?;
+    let next = match current {
+        Some(n) => n + 1,
+        None => {
+            let existing: i64 = conn
+                .prepare_cached(
+                    "SELECT count(*) FROM entities WHERE kind = ?1 AND production_id IS ?2",
+                )?
+                .query_row(params![kind.name, production_id], |row| row.get(0))?;
+            existing + 1
+        }
+    };
+    conn.prepare_cached(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) \
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    )?
+    .execute(params![counter, next.to_string()])?;
+    Ok(format!("{} {}", kind.display_prefix, next))
+}
+
+/// Keeps this node's display-id counter past a label another node gave out (`SRC 7` pulled
+/// here means the next one made here is at least `SRC 8`), so two boxes in contact never
+/// hand out the same label; apart they can, and the hub renumbers the later arrival.
+pub(crate) fn note_display_id(
+    conn: &Connection,
+    kind: &KindDef,
+    production_id: Option<&str>,
+    data: &Map<String, Value>,
+) -> Result<()> {
+    let Some(number) = data
+        .get("id")
+        .and_then(Value::as_str)
+        .and_then(|id| id.strip_prefix(kind.display_prefix))
+        .and_then(|rest| rest.strip_prefix(' '))
+        .and_then(|n| n.parse::<i64>().ok())
+    else {
+        return Ok(());
+    };
+    let counter = display_counter_key(kind, production_id);
+    conn.prepare_cached(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET \
+         value = max(CAST(meta.value AS INTEGER), CAST(excluded.value AS INTEGER))",
+    )?
+    .execute(params![counter, number.to_string()])?;
+    Ok(())
+}
+
+fn display_counter_key(kind: &KindDef, production_id: Option<&str>) -> String {
+    format!(
+        "display_seq\u{1f}{}\u{1f}{}",
+        kind.name,
+        production_id.unwrap_or("")
+    )
+}
+
+/// A row as the hub sent it, to insert here.
+pub(crate) struct PulledRow<'a> {
+    pub uuid: &'a str,
+    pub production_id: Option<&'a str>,
+    pub data: &'a Map<String, Value>,
+    pub is_deleted: bool,
+    pub clocks: &'a Map<String, Value>,
+    pub created_at: &'a str,
+    pub updated_at: &'a str,
+    pub actor: Option<&'a str>,
+}
+
+/// Inserts a row pulled from the hub (version 1, the hub's clocks) and returns it.
+pub(crate) fn insert_pulled(
+    conn: &Connection,
+    kind: &'static KindDef,
+    row: PulledRow<'_>,
+) -> Result<Entity> {
+    conn.prepare_cached(
+        "INSERT INTO entities (uuid, kind, production_id, data, version, is_deleted, \
+         created_at, updated_at, last_modified_by, clocks) \
+         VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![
+        row.uuid,
+        kind.name,
+        row.production_id,
+        codec::json_text(row.data),
+        row.is_deleted,
+        row.created_at,
+        row.updated_at,
+        row.actor,
+        codec::json_text(row.clocks),
+    ])?;
+    note_display_id(conn, kind, row.production_id, row.data)?;
+    Ok(Entity {
+        kind: kind.name,
+        uuid: row.uuid.to_owned(),
+        production_id: row.production_id.map(str::to_owned),
+        data: row.data.clone(),
+        version: 1,
+        is_deleted: row.is_deleted,
+        created_at: row.created_at.to_owned(),
+        updated_at: row.updated_at.to_owned(),
+        last_modified_by: row.actor.map(str::to_owned),
+        synced_at: None,
+    })
+}
