@@ -177,7 +177,7 @@ pub async fn expose(
         (
             "venuebox_realtime_evictions_total",
             "Realtime clients disconnected for not keeping up.",
-            realtime.hub.evictions() as f64,
+            realtime.rooms.evictions() as f64,
         ),
     ];
     for (name, help, value) in counters {
@@ -229,7 +229,7 @@ pub async fn expose(
         (
             "venuebox_realtime_connections",
             "Connected realtime clients.",
-            realtime.hub.connection_count() as f64,
+            realtime.rooms.connection_count() as f64,
         ),
         (
             "venuebox_database_bytes",

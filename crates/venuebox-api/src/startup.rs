@@ -284,7 +284,7 @@ impl StopHandle {
         let _ = tokio::task::spawn_blocking(move || advertiser.stop()).await;
         // Sync finishes the round in flight (a cut-off one is safe to repeat) and stops.
         self.sync.shutdown();
-        self.realtime.hub.close_all();
+        self.realtime.rooms.close_all();
         self.server.stop(true).await;
     }
 }

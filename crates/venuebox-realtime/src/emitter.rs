@@ -5,19 +5,18 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 use tokio::sync::broadcast::error::RecvError;
-use venuebox_store::registry::{EventId, KindDef, Realtime};
-use venuebox_store::settings::SETTINGS_LISTS;
+use venuebox_store::registry::{Announce, EventId, KindDef};
 use venuebox_store::{ChangeEvent, Committed, Operation, Store, codec, registry};
 
-use crate::hub::{Audience, Hub, PRODUCTION_LIST_ROOM, production_room};
+use crate::rooms::{Audience, PRODUCTION_LIST_ROOM, Rooms, production_room};
 
-/// Forwards every committed write to the hub until the store goes away.
-pub fn spawn(store: &Store, hub: Arc<Hub>) -> tokio::task::JoinHandle<()> {
+/// Forwards every committed write to the rooms until the store goes away.
+pub fn spawn(store: &Store, rooms: Arc<Rooms>) -> tokio::task::JoinHandle<()> {
     let mut committed = store.subscribe();
     tokio::spawn(async move {
         loop {
             match committed.recv().await {
-                Ok(write) => publish(&hub, &write),
+                Ok(write) => publish(&rooms, &write),
                 Err(RecvError::Lagged(missed)) => {
                     tracing::error!(
                         missed,
@@ -62,16 +61,16 @@ fn wire_changes(kind: &KindDef, event: &ChangeEvent) -> Value {
 
 /// Publishes one committed write. Several changes to one settings list (a reorder, restore
 /// defaults) become one event, so laptops refetch the list once.
-pub fn publish(hub: &Hub, write: &Committed) {
-    let mut settings_changes: Vec<(&'static str, Vec<&ChangeEvent>)> = Vec::new();
+pub fn publish(rooms: &Rooms, write: &Committed) {
+    let mut settings_changes: Vec<(&'static str, Vec<(&KindDef, &ChangeEvent)>)> = Vec::new();
     for event in write.iter() {
         let Some(kind) = registry().get(event.kind) else {
             continue;
         };
         let user_id = json!(event.actor.id);
         let user_name = json!(event.actor.name);
-        match kind.realtime {
-            Realtime::ProductionRoom => {
+        match kind.announce {
+            Announce::ProductionRoom => {
                 let Some(production) = &event.production_id else {
                     continue;
                 };
@@ -97,75 +96,67 @@ pub fn publish(hub: &Hub, write: &Committed) {
                         payload
                     }
                 };
-                hub.emit(
+                rooms.emit(
                     &Audience::Room(production_room(production)),
                     &name,
                     &payload,
                 );
             }
-            Realtime::ProductionList => {
+            Announce::ProductionList => {
                 let list = Audience::Room(PRODUCTION_LIST_ROOM.to_owned());
                 let own_room = Audience::Room(production_room(&event.uuid));
                 match event.operation {
                     Operation::Deleted => {
                         let payload = json!({"productionId": event.uuid});
-                        hub.emit(&list, "production:deleted", &payload);
-                        hub.emit(&own_room, "production:deleted", &payload);
+                        rooms.emit(&list, "production:deleted", &payload);
+                        rooms.emit(&own_room, "production:deleted", &payload);
                     }
                     operation => {
                         let name = format!("production:{}", action(operation));
                         let payload = json!({"production": event.entity, "userId": user_id, "userName": user_name});
-                        hub.emit(&list, &name, &payload);
+                        rooms.emit(&list, &name, &payload);
                         if operation == Operation::Updated {
                             // The open show's own sockets get the flat row (useProductionSync).
-                            hub.emit(&own_room, "production:updated", &event.entity);
+                            rooms.emit(&own_room, "production:updated", &event.entity);
                         }
                     }
                 }
             }
-            Realtime::Everyone(name) if SETTINGS_LISTS.iter().any(|l| l.kind == kind.name) => {
+            Announce::SettingsList { event: name } => {
                 match settings_changes.iter_mut().find(|(n, _)| *n == name) {
-                    Some((_, events)) => events.push(event),
-                    None => settings_changes.push((name, vec![event])),
+                    Some((_, events)) => events.push((kind, event)),
+                    None => settings_changes.push((name, vec![(kind, event)])),
                 }
             }
-            Realtime::Everyone(name) => {
-                let key = match kind.name {
-                    "equipment" => "equipment",
-                    "format" => "format",
-                    _ => "setting",
-                };
+            Announce::Everyone { event: name, key } => {
                 let payload = match event.operation {
                     Operation::Deleted => {
                         json!({"action": "deleted", format!("{key}Uuid"): event.uuid})
                     }
                     operation => json!({"action": action(operation), key: event.entity}),
                 };
-                hub.emit(&Audience::Everyone, name, &payload);
+                rooms.emit(&Audience::Everyone, name, &payload);
             }
         }
     }
     for (name, events) in settings_changes {
         let payload = match events.as_slice() {
-            [single] => {
-                let list = SETTINGS_LISTS
-                    .iter()
-                    .find(|l| l.kind == single.kind)
-                    .expect("a settings list");
-                let value = single
-                    .entity
-                    .get(list.value_key)
-                    .cloned()
-                    .unwrap_or(Value::Null);
+            [(kind, single)] => {
+                let value_key = kind
+                    .list
+                    .as_ref()
+                    .map(|list| list.value_key)
+                    .unwrap_or("name");
+                let value = single.entity.get(value_key).cloned().unwrap_or(Value::Null);
                 let verb = match single.operation {
                     Operation::Deleted => "delete",
                     Operation::Created => "add",
                     Operation::Updated => "update",
                 };
-                json!({"action": verb, list.value_key: value})
+                json!({"action": verb, value_key: value})
             }
             many => json!({"action": "update", "count": many.len()}),
         };
-        hub.emit(&Audience::Everyone, name, &payload);
+        rooms.emit(&Audience::Everyone, name, &payload);
     }
 }

@@ -2,13 +2,13 @@
 //! WebSocket, Socket.IO v5, default namespace) that the crew app speaks, on actix-ws.
 //!
 //! * [`protocol`]: packet encoding and decoding, with unit tests from the specifications.
-//! * [`hub`]: connections, rooms, presence and non-blocking delivery with bounded queues.
+//! * [`rooms`]: connections, rooms, presence and non-blocking delivery with bounded queues.
 //! * [`session`]: one WebSocket's handshake, heartbeat and client events.
 //! * [`emitter`]: committed writes from the store → `entity:*`, `production:*`,
 //!   `equipment:updated`, `settings:*-updated` events, driven by the registry.
 pub mod emitter;
-pub mod hub;
 pub mod protocol;
+pub mod rooms;
 mod session;
 
 use std::sync::Arc;
@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use venuebox_store::{Store, clock};
 
-pub use hub::{Audience, Hub, QueueLimits};
+pub use rooms::{Audience, QueueLimits, Rooms};
 /// The Socket.IO handshake handler (`GET /socket.io/`); the API registers it behind its access gate.
 pub use session::socket_io;
 
@@ -50,17 +50,17 @@ impl Default for RealtimeSettings {
     }
 }
 
-/// The realtime service: its hub and settings. Cheap to clone.
+/// The realtime service: its rooms and settings. Cheap to clone.
 #[derive(Clone)]
 pub struct Realtime {
-    pub hub: Arc<Hub>,
+    pub rooms: Arc<Rooms>,
     pub settings: RealtimeSettings,
 }
 
 impl Realtime {
     pub fn new(settings: RealtimeSettings) -> Realtime {
         Realtime {
-            hub: Hub::new(QueueLimits {
+            rooms: Rooms::new(QueueLimits {
                 max_messages: settings.max_queued_messages,
                 max_bytes: settings.max_queued_bytes,
             }),
@@ -70,15 +70,15 @@ impl Realtime {
 
     /// Starts forwarding the store's committed writes to connected clients.
     pub fn start(&self, store: &Store) -> tokio::task::JoinHandle<()> {
-        emitter::spawn(store, self.hub.clone())
+        emitter::spawn(store, self.rooms.clone())
     }
 }
 
 /// `POST /api/server/global-reset`: tells every open app to clear its local data
 /// (contract §3.1). It does not touch the box's database.
 pub async fn global_reset(realtime: web::Data<Realtime>) -> HttpResponse {
-    let clients = realtime.hub.connection_count();
-    realtime.hub.emit(
+    let clients = realtime.rooms.connection_count();
+    realtime.rooms.emit(
         &Audience::Everyone,
         "app:global-reset",
         &json!({"timestamp": clock::now_ms(), "message": "Database has been reset. Clearing local data..."}),

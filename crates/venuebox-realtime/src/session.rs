@@ -1,7 +1,7 @@
 //! One client connection: `GET /socket.io/?EIO=4&transport=websocket`, upgraded with
 //! actix-ws, speaking Engine.IO v4 and Socket.IO v5 on the default namespace.
 //!
-//! The session task owns the WebSocket. It reads client packets, writes what the hub queued
+//! The session task owns the WebSocket. It reads client packets, writes what [`Rooms`] queued for it
 //! for it, pings every `ping_interval` and closes a peer that does not answer within
 //! `ping_timeout`. A write that the client does not accept within `ping_timeout` also ends
 //! the session, so a stalled laptop never holds a task or memory for long.
@@ -15,8 +15,8 @@ use bytestring::ByteString;
 use serde_json::{Value, json};
 use tokio::time::{Instant, sleep_until, timeout};
 
-use crate::hub::{Audience, Hub, Outbox, PRODUCTION_LIST_ROOM, production_room};
 use crate::protocol::{self, EnginePacket, SocketPacket};
+use crate::rooms::{Audience, PRODUCTION_LIST_ROOM, Rooms, SendQueue, production_room};
 use crate::{Realtime, RealtimeSettings};
 
 /// An Engine.IO handshake error (the JSON shape Engine.IO servers answer with).
@@ -49,16 +49,16 @@ pub async fn socket_io(
     }
     let (response, session, stream) = actix_ws::handle(&req, body)?;
     let settings = realtime.settings;
-    let hub = realtime.hub.clone();
+    let rooms = realtime.rooms.clone();
     let sid = new_sid();
-    let outbox = hub.connect(&sid);
+    let sends = rooms.connect(&sid);
     let stream = stream
         .max_frame_size(settings.max_payload_bytes)
         .aggregate_continuations()
         .max_continuation_size(settings.max_payload_bytes);
     actix_web::rt::spawn(async move {
         let mut connection = Connection {
-            hub: hub.clone(),
+            rooms: rooms.clone(),
             settings,
             sid: sid.clone(),
             session,
@@ -66,8 +66,8 @@ pub async fn socket_io(
             ping_at: Instant::now() + settings.ping_interval(),
             pong_deadline: None,
         };
-        let reason = connection.run(stream, outbox).await;
-        hub.disconnect(&sid);
+        let reason = connection.run(stream, sends).await;
+        rooms.disconnect(&sid);
         tracing::debug!(%sid, ?reason, "realtime client disconnected");
         let _ = connection.session.close(reason).await;
     });
@@ -75,7 +75,7 @@ pub async fn socket_io(
 }
 
 struct Connection {
-    hub: Arc<Hub>,
+    rooms: Arc<Rooms>,
     settings: RealtimeSettings,
     sid: String,
     session: Session,
@@ -96,7 +96,7 @@ impl Connection {
     async fn run(
         &mut self,
         mut stream: actix_ws::AggregatedMessageStream,
-        mut outbox: Outbox,
+        mut sends: SendQueue,
     ) -> Option<CloseReason> {
         let open = protocol::encode_open(
             &self.sid,
@@ -131,13 +131,13 @@ impl Connection {
                     Some(Ok(AggregatedMessage::Pong(_))) => {}
                     Some(Ok(AggregatedMessage::Close(_))) => return None,
                 },
-                frame = outbox.next() => match frame {
+                frame = sends.next() => match frame {
                     Some(frame) => {
                         if !self.send(frame).await {
                             return close(CloseCode::Policy, "client is not reading");
                         }
                     }
-                    // The hub dropped us: too slow to keep up with the room.
+                    // Rooms dropped us: too slow to keep up with the room.
                     None => return close(CloseCode::Policy, "client is not keeping up"),
                 },
                 _ = sleep_until(wake) => {
@@ -210,7 +210,7 @@ impl Connection {
                 }
             }
             SocketPacket::Disconnect { namespace } if namespace == "/" => {
-                self.hub.leave_everything(&self.sid);
+                self.rooms.leave_everything(&self.sid);
                 self.socket_sid = None;
             }
             SocketPacket::Event {
@@ -252,25 +252,25 @@ impl Connection {
         let user_name = text("userName").unwrap_or(user_id);
         match (name, text("productionId")) {
             ("production:join", Some(production)) => {
-                self.hub
+                self.rooms
                     .join_production(&self.sid, production, user_id, user_name);
             }
             ("production:leave", Some(production)) => {
-                self.hub.leave_production(&self.sid, production);
+                self.rooms.leave_production(&self.sid, production);
             }
-            ("production-list:join", _) => self.hub.join_room(&self.sid, PRODUCTION_LIST_ROOM),
-            ("production-list:leave", _) => self.hub.leave_room(&self.sid, PRODUCTION_LIST_ROOM),
+            ("production-list:join", _) => self.rooms.join_room(&self.sid, PRODUCTION_LIST_ROOM),
+            ("production-list:leave", _) => self.rooms.leave_room(&self.sid, PRODUCTION_LIST_ROOM),
             ("production:change", Some(production)) => {
                 // Relayed only into a room the sender is in.
                 let room = production_room(production);
-                if self.hub.is_member(&self.sid, &room) {
+                if self.rooms.is_member(&self.sid, &room) {
                     let payload = json!({
                         "userId": user_id,
                         "userName": user_name,
                         "changeType": data.get("changeType").cloned().unwrap_or(Value::Null),
                         "data": data.get("data").cloned().unwrap_or(Value::Null),
                     });
-                    self.hub.emit(
+                    self.rooms.emit(
                         &Audience::RoomExcept(room, self.sid.clone()),
                         "production:change",
                         &payload,

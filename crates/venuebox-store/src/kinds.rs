@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 
 use crate::hooks;
 use crate::registry::{
-    ChildList, DeleteMode, Direction, Embed, EventId, FieldDef, FieldType, KeyStyle, KindDef,
-    Realtime, Scope, WireCase,
+    Announce, ChildList, DeleteMode, Direction, Embed, EventId, FieldDef, FieldType, KeyStyle,
+    KindDef, ListDef, Routes, Scope, WireCase,
 };
 
 pub const PRODUCTION_STATUS: &[&str] = &["PLANNING", "READY", "ACTIVE", "COMPLETED", "ARCHIVED"];
@@ -117,7 +117,8 @@ fn settings_list(
     name_: &'static str,
     family: &'static str,
     label: &'static str,
-    value_column: &'static str,
+    list: ListDef,
+    event: &'static str,
 ) -> KindDef {
     let mut kind = KindDef::new(name_, family, label);
     kind.scope = Scope::Global;
@@ -125,18 +126,15 @@ fn settings_list(
     kind.display_prefix = "setting";
     kind.fields = vec![
         display_id(),
-        text(value_column).required(),
+        text(list.value_key).required(),
         int("sort_order").default(json!(0)),
     ];
     kind.order = vec![("sort_order", Direction::Asc)];
-    kind.unique = vec![value_column];
-    kind.natural_key = Some(value_column);
-    kind.realtime = Realtime::Everyone(match name_ {
-        "connectorType" => "settings:connector-types-updated",
-        "sourceType" => "settings:source-types-updated",
-        "frameRate" => "settings:frame-rates-updated",
-        _ => "settings:resolution-presets-updated",
-    });
+    kind.unique = vec![list.value_key];
+    kind.natural_key = Some(list.value_key);
+    kind.routes = Routes::Own;
+    kind.list = Some(list);
+    kind.announce = Announce::SettingsList { event };
     kind
 }
 
@@ -172,7 +170,7 @@ fn build() -> Vec<KindDef> {
         text("show_time"),
     ];
     production.order = vec![("created_at", Direction::Desc)];
-    production.realtime = Realtime::ProductionList;
+    production.announce = Announce::ProductionList;
     production.is_production = true;
     production.before_write = Some(hooks::production_id);
     kinds.push(production);
@@ -196,7 +194,10 @@ fn build() -> Vec<KindDef> {
     ];
     format.unique = vec!["id"];
     format.protected_flag = Some("is_system");
-    format.realtime = Realtime::Everyone("formats:updated");
+    format.announce = Announce::Everyone {
+        event: "formats:updated",
+        key: "format",
+    };
     format.library = true;
     kinds.push(format);
 
@@ -258,7 +259,10 @@ fn build() -> Vec<KindDef> {
         ("manufacturer", Direction::Asc),
         ("model", Direction::Asc),
     ];
-    equipment.realtime = Realtime::Everyone("equipment:updated");
+    equipment.announce = Announce::Everyone {
+        event: "equipment:updated",
+        key: "equipment",
+    };
     equipment.decode = Some(hooks::decode_equipment);
     equipment.before_write = Some(hooks::equipment_slug);
     equipment.encode = Some(hooks::encode_equipment);
@@ -268,25 +272,45 @@ fn build() -> Vec<KindDef> {
         "connectorType",
         "connector-types",
         "Connector type",
-        "name",
+        ListDef {
+            value_key: "name",
+            list_key: "types",
+            defaults_key: "connectorTypes",
+        },
+        "settings:connector-types-updated",
     ));
     kinds.push(settings_list(
         "sourceType",
         "source-types",
         "Source type",
-        "name",
+        ListDef {
+            value_key: "name",
+            list_key: "types",
+            defaults_key: "sourceTypes",
+        },
+        "settings:source-types-updated",
     ));
     kinds.push(settings_list(
         "frameRate",
         "frame-rates",
         "Frame rate",
-        "rate",
+        ListDef {
+            value_key: "rate",
+            list_key: "rates",
+            defaults_key: "frameRates",
+        },
+        "settings:frame-rates-updated",
     ));
     kinds.push(settings_list(
         "resolutionPreset",
         "resolutions",
         "Resolution",
-        "name",
+        ListDef {
+            value_key: "name",
+            list_key: "resolutions",
+            defaults_key: "resolutions",
+        },
+        "settings:resolution-presets-updated",
     ));
 
     let mut setting = KindDef::new("setting", "settings", "Setting");
@@ -302,7 +326,11 @@ fn build() -> Vec<KindDef> {
     ];
     setting.unique = vec!["key"];
     setting.natural_key = Some("key");
-    setting.realtime = Realtime::Everyone("settings:updated");
+    setting.announce = Announce::Everyone {
+        event: "settings:updated",
+        key: "setting",
+    };
+    setting.routes = Routes::Own;
     kinds.push(setting);
 
     // --- Per-production kinds ------------------------------------------------------------
@@ -660,6 +688,26 @@ impl Registry {
 
     pub fn production_kinds(&self) -> impl Iterator<Item = &KindDef> {
         self.kinds.iter().filter(|k| k.scope == Scope::Production)
+    }
+
+    /// The kind whose rows are productions.
+    pub fn production(&self) -> &KindDef {
+        self.kinds
+            .iter()
+            .find(|k| k.is_production)
+            .expect("the registry has a production kind")
+    }
+
+    /// The settings lists, in the registry's order.
+    pub fn settings_lists(&self) -> impl Iterator<Item = (&KindDef, &ListDef)> {
+        self.kinds
+            .iter()
+            .filter_map(|k| k.list.as_ref().map(|list| (k, list)))
+    }
+
+    /// The kinds served by the generic family routes.
+    pub fn family_kinds(&self) -> impl Iterator<Item = &KindDef> {
+        self.kinds.iter().filter(|k| k.routes == Routes::Family)
     }
 }
 

@@ -49,13 +49,41 @@ pub enum WireCase {
 
 /// Where a kind's changes are announced in realtime (contract §5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Realtime {
+pub enum Announce {
     /// `entity:created|updated|deleted` to the room `production:<productionId>`.
     ProductionRoom,
     /// `production:created|updated|deleted` to `production-list` (and the show's own room).
     ProductionList,
-    /// A named event to every socket (`equipment:updated`, `settings:…-updated`).
-    Everyone(&'static str),
+    /// `event` to every socket: `{action, <key>: row}`, or `{action: "deleted", <key>Uuid}`
+    /// (`equipment:updated` with key `equipment`).
+    Everyone {
+        event: &'static str,
+        key: &'static str,
+    },
+    /// `event` to every socket for a settings list: `{action: "add"|"delete", <value key>}`
+    /// for one entry, `{action: "update", count}` for a whole request's worth.
+    SettingsList { event: &'static str },
+}
+
+/// Which routes serve a kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Routes {
+    /// The generic family routes (`/api/<family>`…).
+    Family,
+    /// Routes of its own (the settings lists, the key/value settings store).
+    Own,
+}
+
+/// One of the ordered settings lists, served at `/settings/<family>` (`connector-types`): its
+/// rows are the entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListDef {
+    /// Body key (and column) of one entry's value: `name`, or `rate` for frame rates.
+    pub value_key: &'static str,
+    /// Body key of the whole list in a reorder request: `types`, `rates`, `resolutions`.
+    pub list_key: &'static str,
+    /// Key of the defaults in `settings-defaults.json`.
+    pub defaults_key: &'static str,
 }
 
 /// What `entityId` carries in an entity event (the contract differs per family).
@@ -208,7 +236,11 @@ pub struct KindDef {
     /// Rows seeded by the box itself that clients may not change (system formats).
     pub protected_flag: Option<&'static str>,
     /// Where changes are announced in realtime.
-    pub realtime: Realtime,
+    pub announce: Announce,
+    /// Which routes serve it.
+    pub routes: Routes,
+    /// The settings list it is, if it is one.
+    pub list: Option<ListDef>,
     /// `entityId` of `entity:created|updated` and of `entity:deleted` (contract §5.5).
     pub event_id: EventId,
     pub deleted_event_id: EventId,
@@ -244,7 +276,9 @@ impl KindDef {
             display_prefix: "ITEM",
             version_required: false,
             protected_flag: None,
-            realtime: Realtime::ProductionRoom,
+            announce: Announce::ProductionRoom,
+            routes: Routes::Family,
+            list: None,
             event_id: EventId::Uuid,
             deleted_event_id: EventId::Uuid,
             natural_key: None,

@@ -95,8 +95,11 @@ pub(crate) fn load_live_as<D>(
 /// Refuses a per-production write or list for a production that is not (or no longer) here.
 pub fn require_production(conn: &Connection, production_id: &str) -> Result<()> {
     let deleted: Option<bool> = conn
-        .prepare_cached("SELECT is_deleted FROM entities WHERE kind = 'production' AND uuid = ?1")?
-        .query_row([production_id], |row| row.get(0))
+        .prepare_cached("SELECT is_deleted FROM entities WHERE kind = ?1 AND uuid = ?2")?
+        .query_row(
+            params![registry().production().name, production_id],
+            |row| row.get(0),
+        )
         .optional()?;
     match deleted {
         Some(false) => Ok(()),

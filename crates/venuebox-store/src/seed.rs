@@ -21,14 +21,6 @@ pub const CHECKLIST_TEMPLATE_JSON: &str = include_str!("../seed/checklist-templa
 /// Bump when the seed data changes; rows missing from an older seed are added.
 const SEED_VERSION: &str = "1";
 
-/// The settings lists: kind name and the key of its defaults in `settings-defaults.json`.
-pub const SETTINGS_LISTS: &[(&str, &str)] = &[
-    ("connectorType", "connectorTypes"),
-    ("sourceType", "sourceTypes"),
-    ("frameRate", "frameRates"),
-    ("resolutionPreset", "resolutions"),
-];
-
 fn parse(text: &str, what: &str) -> Result<Value> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("seed {what}: {e}")))
 }
@@ -142,16 +134,15 @@ fn seed_all(conn: &Connection) -> Result<(usize, usize, usize)> {
         formats += usize::from(seed_row(&mut tx, "format", uuid, format, computed)?);
     }
     let mut settings = 0;
-    for (kind_name, defaults_key) in SETTINGS_LISTS {
-        let kind = registry().kind(kind_name);
-        let value_column = kind.natural_key.expect("settings lists have a natural key");
-        for (position, value) in settings_defaults(defaults_key).iter().enumerate() {
+    for (kind, list) in registry().settings_lists() {
+        let value_column = list.value_key;
+        for (position, value) in settings_defaults(list.defaults_key).iter().enumerate() {
             let uuid = derived_uuid(&[kind.name, value]);
             let body = object(
                 json!({ value_column: value, "sort_order": position }),
                 "settings",
             )?;
-            settings += usize::from(seed_row(&mut tx, kind_name, uuid, body, Map::new())?);
+            settings += usize::from(seed_row(&mut tx, kind.name, uuid, body, Map::new())?);
         }
     }
     Ok((equipment, formats, settings))

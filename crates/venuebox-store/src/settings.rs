@@ -9,74 +9,58 @@ use crate::entities::{self, CreateOptions};
 use crate::error::{Result, StoreError};
 use crate::kinds::registry;
 use crate::model::{Entity, derived_uuid};
-use crate::registry::KindDef;
+use crate::registry::{KindDef, ListDef};
 use crate::seed;
 use crate::writer::WriteTx;
 use crate::{read, rows};
 
-/// One settings list as the routes see it.
+/// One settings list as the routes see it: its kind and its definition, from the registry.
 #[derive(Debug, Clone, Copy)]
 pub struct SettingsList {
-    /// Path segment under `/settings` (`connector-types`).
-    pub path: &'static str,
-    pub kind: &'static str,
-    /// Body key of one entry (`name`, or `rate` for frame rates).
-    pub value_key: &'static str,
-    /// Body key of the list in reorder requests (`types`, `rates`, `resolutions`).
-    pub list_key: &'static str,
-    /// Key of the defaults in the seed file.
-    pub defaults_key: &'static str,
+    pub kind: &'static KindDef,
+    pub def: &'static ListDef,
 }
 
-pub const SETTINGS_LISTS: &[SettingsList] = &[
-    SettingsList {
-        path: "connector-types",
-        kind: "connectorType",
-        value_key: "name",
-        list_key: "types",
-        defaults_key: "connectorTypes",
-    },
-    SettingsList {
-        path: "source-types",
-        kind: "sourceType",
-        value_key: "name",
-        list_key: "types",
-        defaults_key: "sourceTypes",
-    },
-    SettingsList {
-        path: "frame-rates",
-        kind: "frameRate",
-        value_key: "rate",
-        list_key: "rates",
-        defaults_key: "frameRates",
-    },
-    SettingsList {
-        path: "resolutions",
-        kind: "resolutionPreset",
-        value_key: "name",
-        list_key: "resolutions",
-        defaults_key: "resolutions",
-    },
-];
+/// The settings lists, in the registry's order.
+pub fn lists() -> impl Iterator<Item = SettingsList> {
+    registry()
+        .settings_lists()
+        .map(|(kind, def)| SettingsList { kind, def })
+}
 
 impl SettingsList {
+    /// Path segment under `/settings` (`connector-types`).
+    pub fn path(&self) -> &'static str {
+        self.kind.family
+    }
+
     pub fn kind_def(&self) -> &'static KindDef {
-        registry().kind(self.kind)
+        self.kind
+    }
+
+    /// Body key of one entry (`name`, or `rate` for frame rates).
+    pub fn value_key(&self) -> &'static str {
+        self.def.value_key
+    }
+
+    /// Body key of the list in reorder requests (`types`, `rates`, `resolutions`).
+    pub fn list_key(&self) -> &'static str {
+        self.def.list_key
     }
 
     fn uuid(&self, value: &str) -> String {
-        derived_uuid(&[self.kind, value])
+        derived_uuid(&[self.kind.name, value])
     }
 
     pub fn defaults(&self) -> Vec<String> {
-        seed::settings_defaults(self.defaults_key)
+        seed::settings_defaults(self.def.defaults_key)
     }
 }
 
 fn entry_value(entity: &Entity, list: &SettingsList) -> String {
     entity
         .data
-        .get(list.value_key)
+        .get(list.value_key())
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned()
@@ -87,7 +71,7 @@ pub fn active_values(conn: &rusqlite::Connection, list: &SettingsList) -> Result
     let rows = read::list(conn, list.kind_def(), None, false)?;
     Ok(rows
         .iter()
-        .filter_map(|row| row.get(list.value_key).and_then(Value::as_str))
+        .filter_map(|row| row.get(list.value_key()).and_then(Value::as_str))
         .map(str::to_owned)
         .collect())
 }
@@ -136,12 +120,12 @@ pub fn add(tx: &mut WriteTx<'_>, list: &SettingsList, body: Map<String, Value>) 
     let decoded = codec::decode_body(kind, body)?;
     let value = decoded
         .fields
-        .get(list.value_key)
+        .get(list.value_key())
         .and_then(Value::as_str)
         .map(str::trim)
         .filter(|v| !v.is_empty())
         .ok_or_else(|| StoreError::MissingField {
-            field: list.value_key.into(),
+            field: list.value_key().into(),
         })?
         .to_owned();
     let entries = all_entries(tx.conn(), list)?;
@@ -161,7 +145,7 @@ pub fn add(tx: &mut WriteTx<'_>, list: &SettingsList, body: Map<String, Value>) 
         Some(removed) => activate_at(tx, list, removed, next)?,
         None => {
             let mut fields = Map::new();
-            fields.insert(list.value_key.into(), json!(value));
+            fields.insert(list.value_key().into(), json!(value));
             fields.insert("sort_order".into(), json!(next));
             entities::create(
                 tx,
@@ -201,8 +185,8 @@ pub fn reorder(tx: &mut WriteTx<'_>, list: &SettingsList, order: &[String]) -> R
         .find(|name| !active.iter().any(|e| &entry_value(e, list) == *name))
     {
         return Err(StoreError::invalid(
-            list.list_key,
-            format!("\"{unknown}\" is not in the {} list", list.path),
+            list.list_key(),
+            format!("\"{unknown}\" is not in the {} list", list.path()),
         ));
     }
     let rest = active
@@ -230,7 +214,7 @@ pub fn restore_defaults(tx: &mut WriteTx<'_>, list: &SettingsList) -> Result<Vec
             }
             None => {
                 let mut fields = Map::new();
-                fields.insert(list.value_key.into(), json!(value));
+                fields.insert(list.value_key().into(), json!(value));
                 fields.insert("sort_order".into(), json!(position));
                 entities::create(
                     tx,
@@ -305,4 +289,49 @@ pub fn kv_put(tx: &mut WriteTx<'_>, key: &str, mut body: Map<String, Value>) -> 
         )?,
     };
     read::render(tx.conn(), kind, &entity)
+}
+
+impl crate::Store {
+    /// A settings list's active values, in order.
+    pub async fn settings_values(&self, list: SettingsList) -> Result<Vec<String>> {
+        self.read(move |conn| active_values(conn, &list)).await
+    }
+
+    /// Adds an entry to a settings list (or brings a removed one back).
+    pub async fn add_setting(&self, list: SettingsList, body: Map<String, Value>) -> Result<Value> {
+        self.write(move |tx| add(tx, &list, body)).await
+    }
+
+    /// Removes an entry from a settings list (it stays, inactive).
+    pub async fn remove_setting(&self, list: SettingsList, value: String) -> Result<()> {
+        self.write(move |tx| remove(tx, &list, &value)).await
+    }
+
+    /// Puts a settings list in the given order.
+    pub async fn reorder_settings(&self, list: SettingsList, order: Vec<String>) -> Result<()> {
+        self.write(move |tx| reorder(tx, &list, &order)).await
+    }
+
+    /// Puts a settings list back to its defaults; returns the values.
+    pub async fn restore_setting_defaults(&self, list: SettingsList) -> Result<Vec<String>> {
+        self.write(move |tx| restore_defaults(tx, &list)).await
+    }
+
+    /// The key/value settings as one object.
+    pub async fn settings_map(&self) -> Result<Map<String, Value>> {
+        self.read(kv_all).await
+    }
+
+    /// Sets one key of the key/value settings (created when absent).
+    pub async fn put_setting(&self, key: String, body: Map<String, Value>) -> Result<Value> {
+        self.write(move |tx| kv_put(tx, &key, body)).await
+    }
+
+    /// Deletes one key of the key/value settings.
+    pub async fn delete_setting(&self, key: String) -> Result<()> {
+        let kind = registry().kind("setting");
+        self.delete(kind, kv_uuid(&key), Default::default())
+            .await
+            .map(drop)
+    }
 }

@@ -19,7 +19,7 @@ use venuebox_store::replica::{self, StagedRow, download as staging, hub_state};
 
 use crate::engine::SyncEngine;
 use crate::error::{Result, SyncError};
-use crate::hub::{Hub, PullScope, ScopeDigest};
+use crate::hub::{HubSession, PullScope, ScopeDigest};
 use crate::progress::{DownloadProgress, DownloadReport};
 
 /// Rows per chunk: each is one hub query and one local transaction.
@@ -237,7 +237,7 @@ impl SyncEngine {
 
     /// Applies the production's log entries after the snapshot's sequence up to this box's
     /// cursor (which other pulls already passed while the production was not held here).
-    async fn catch_up(&self, hub: &mut Hub, production: &str, at_seq: i64) -> Result<()> {
+    async fn catch_up(&self, hub: &mut HubSession, production: &str, at_seq: i64) -> Result<()> {
         let cursor = self.store.read(hub_state::cursor).await?;
         let mut from = at_seq;
         let scope = PullScope::Held(vec![production.to_owned()]);
@@ -264,7 +264,7 @@ impl SyncEngine {
 
     /// Compares the production's rows here with the hub's; one more pull and retry if someone
     /// changed it in between.
-    async fn verify(&self, hub: &mut Hub, production: &str) -> Result<ScopeDigest> {
+    async fn verify(&self, hub: &mut HubSession, production: &str) -> Result<ScopeDigest> {
         for attempt in 0..3 {
             let hub_digest = hub.digest(production).await?;
             let id = production.to_owned();

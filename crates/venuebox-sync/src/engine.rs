@@ -11,7 +11,7 @@ use venuebox_store::replica::{self, QueueStats, hub_state};
 use venuebox_store::{Store, clock};
 
 use crate::error::{Result, SyncError};
-use crate::hub::{Hub, HubTarget, Progress, PullScope};
+use crate::hub::{HubSession, HubTarget, Progress, PullScope};
 
 /// Push batches start at this size and adapt to the link: each push call should take about
 /// [`PUSH_CALL_TARGET`], so a fast link sends big batches and a slow one small ones.
@@ -468,7 +468,11 @@ impl SyncEngine {
     async fn open_session(
         &self,
         target: &HubTarget,
-    ) -> Result<(Hub, mpsc::UnboundedReceiver<i64>, tokio_postgres::Client)> {
+    ) -> Result<(
+        HubSession,
+        mpsc::UnboundedReceiver<i64>,
+        tokio_postgres::Client,
+    )> {
         self.update(|s| s.last_attempt_at = Some(clock::now_iso()));
         let hub = within(
             call_timeout(self.settings.call_timeout, 0),
@@ -488,7 +492,7 @@ impl SyncEngine {
     /// Says hello to the hub: checks that it is the hub this box synced with (its epoch, and
     /// that it still holds what it acknowledged), registers this node, continues the outbox
     /// numbering after what the hub holds, and notes the clock skew.
-    pub async fn handshake(&self, hub: &Hub) -> Result<()> {
+    pub async fn handshake(&self, hub: &HubSession) -> Result<()> {
         let (known, progress) = self
             .store
             .read(|conn| {
@@ -569,7 +573,7 @@ impl SyncEngine {
     }
 
     /// Push everything queued, then pull everything new.
-    pub async fn round(&self, hub: &mut Hub) -> Result<RoundReport> {
+    pub async fn round(&self, hub: &mut HubSession) -> Result<RoundReport> {
         let mut report = RoundReport::default();
         let pushed = self.push_all(hub).await?;
         report.pushed = pushed.0;
@@ -588,7 +592,7 @@ impl SyncEngine {
     /// Pushes the outbox in batches; returns (entries applied, conflicts). Each batch is one
     /// call; its size follows the link (about [`PUSH_CALL_TARGET`] per call), and a call that
     /// times out is retried by the next round with half the batch.
-    pub async fn push_all(&self, hub: &mut Hub) -> Result<(usize, usize)> {
+    pub async fn push_all(&self, hub: &mut HubSession) -> Result<(usize, usize)> {
         use std::sync::atomic::Ordering::Relaxed;
         let node_id = self.store.node_id().to_owned();
         let mut applied = 0;
@@ -656,7 +660,7 @@ impl SyncEngine {
     /// Pulls until caught up; returns (changes applied, conflicts received, hub head). A page
     /// read from a cursor that another pull (a download's) has moved meanwhile is dropped and
     /// read again: the cursor never goes backwards.
-    pub async fn pull_all(&self, hub: &mut Hub) -> Result<(usize, usize, i64)> {
+    pub async fn pull_all(&self, hub: &mut HubSession) -> Result<(usize, usize, i64)> {
         let node_id = self.store.node_id().to_owned();
         let mut changes = 0;
         let mut conflicts = 0;

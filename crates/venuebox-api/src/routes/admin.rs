@@ -42,7 +42,7 @@ async fn status(
                 "qr": format!("/admin/qr.svg?text={}", percent_encode(url)),
             }))
             .collect::<Vec<_>>(),
-        "connectedClients": realtime.hub.connection_count(),
+        "connectedClients": realtime.rooms.connection_count(),
         "disk": disk,
     })))
 }

@@ -15,19 +15,15 @@ pub mod transfer;
 
 use actix_web::web;
 use venuebox_store::registry;
-use venuebox_store::registry::Scope;
 
 /// Which kind a generic handler serves; attached to each family's scope.
 #[derive(Clone, Copy)]
 pub struct KindRef(pub &'static venuebox_store::KindDef);
 
-/// The kinds served by the generic family routes (also what the OpenAPI document describes).
+/// The kinds served by the generic family routes (also what the OpenAPI document describes);
+/// the settings lists and the key/value store have routes of their own.
 pub fn served_kinds() -> impl Iterator<Item = &'static venuebox_store::KindDef> {
-    registry().all().iter().filter(|kind| match kind.scope {
-        Scope::Production => true,
-        // Settings lists and the key/value store have list-level routes of their own.
-        Scope::Global => ["production", "format", "equipment"].contains(&kind.name),
-    })
+    registry().family_kinds()
 }
 
 /// Registers the API. `prefixed` is true for the `/api` copy, false for the root aliases.

@@ -127,7 +127,7 @@ async fn server_info(
         "hostname": mdns.hostname,
         "uptime": facts.started.elapsed().as_secs_f64(),
         "nodeId": store.node_id(),
-        "connectedClients": realtime.hub.connection_count(),
+        "connectedClients": realtime.rooms.connection_count(),
         "version": VERSION,
     }))
 }

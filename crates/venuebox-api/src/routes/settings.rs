@@ -5,7 +5,7 @@
 //! deleting an entry, told apart by method, so no entry name is unusable.
 use actix_web::{HttpResponse, web};
 use serde_json::{Value, json};
-use venuebox_store::settings::{self, SETTINGS_LISTS, SettingsList};
+use venuebox_store::settings::{self, SettingsList};
 use venuebox_store::{Store, StoreError};
 
 use crate::auth::{admin, viewer};
@@ -13,12 +13,12 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::JsonObject;
 
 #[derive(Clone, Copy)]
-struct ListRef(&'static SettingsList);
+struct ListRef(SettingsList);
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    for list in SETTINGS_LISTS {
+    for list in settings::lists() {
         cfg.service(
-            web::scope(&format!("/settings/{}", list.path))
+            web::scope(&format!("/settings/{}", list.path()))
                 .app_data(web::Data::new(ListRef(list)))
                 .route("", viewer(web::get().to(list_values)))
                 .route("", admin(web::post().to(add_value)))
@@ -41,10 +41,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 async fn list_values(store: web::Data<Store>, list: web::Data<ListRef>) -> ApiResult<HttpResponse> {
-    let list = list.0;
-    let values = store
-        .read(move |conn| settings::active_values(conn, list))
-        .await?;
+    let values = store.settings_values(list.0).await?;
     Ok(HttpResponse::Ok().json(values))
 }
 
@@ -53,8 +50,7 @@ async fn add_value(
     list: web::Data<ListRef>,
     JsonObject(body): JsonObject,
 ) -> ApiResult<HttpResponse> {
-    let list = list.0;
-    let row = store.write(move |tx| settings::add(tx, list, body)).await?;
+    let row = store.add_setting(list.0, body).await?;
     Ok(HttpResponse::Ok().json(row))
 }
 
@@ -63,11 +59,7 @@ async fn remove_value(
     list: web::Data<ListRef>,
     value: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let list = list.0;
-    let value = value.into_inner();
-    store
-        .write(move |tx| settings::remove(tx, list, &value))
-        .await?;
+    store.remove_setting(list.0, value.into_inner()).await?;
     Ok(HttpResponse::Ok().json(json!({"success": true})))
 }
 
@@ -82,17 +74,15 @@ async fn reorder(
     }
     let list = list.0;
     let order: Vec<String> = body
-        .remove(list.list_key)
+        .remove(list.list_key())
         .and_then(|v| serde_json::from_value(v).ok())
         .ok_or_else(|| {
             StoreError::invalid(
-                list.list_key,
-                format!("Field \"{}\" must be an array of strings", list.list_key),
+                list.list_key(),
+                format!("Field \"{}\" must be an array of strings", list.list_key()),
             )
         })?;
-    store
-        .write(move |tx| settings::reorder(tx, list, &order))
-        .await?;
+    store.reorder_settings(list, order).await?;
     Ok(HttpResponse::Ok().json(json!({"success": true})))
 }
 
@@ -104,21 +94,18 @@ async fn restore_defaults(
     if action.as_str() != "restore-defaults" {
         return Err(ApiError::RouteNotFound);
     }
-    let list = list.0;
-    let values = store
-        .write(move |tx| settings::restore_defaults(tx, list))
-        .await?;
+    let values = store.restore_setting_defaults(list.0).await?;
     Ok(HttpResponse::Ok().json(values))
 }
 
 async fn kv_all(store: web::Data<Store>) -> ApiResult<HttpResponse> {
-    let map = store.read(settings::kv_all).await?;
+    let map = store.settings_map().await?;
     Ok(HttpResponse::Ok().json(Value::Object(map)))
 }
 
 async fn kv_get(store: web::Data<Store>, key: web::Path<String>) -> ApiResult<HttpResponse> {
     let key = key.into_inner();
-    let map = store.read(settings::kv_all).await?;
+    let map = store.settings_map().await?;
     match map.get(&key) {
         Some(value) => Ok(HttpResponse::Ok().json(value)),
         None => Err(StoreError::NotFound { label: "Setting" }.into()),
@@ -130,16 +117,11 @@ async fn kv_put(
     key: web::Path<String>,
     JsonObject(body): JsonObject,
 ) -> ApiResult<HttpResponse> {
-    let key = key.into_inner();
-    let row = store
-        .write(move |tx| settings::kv_put(tx, &key, body))
-        .await?;
+    let row = store.put_setting(key.into_inner(), body).await?;
     Ok(HttpResponse::Ok().json(row))
 }
 
 async fn kv_delete(store: web::Data<Store>, key: web::Path<String>) -> ApiResult<HttpResponse> {
-    let uuid = settings::kv_uuid(&key.into_inner());
-    let kind = venuebox_store::registry().kind("setting");
-    store.delete(kind, uuid, Default::default()).await?;
+    store.delete_setting(key.into_inner()).await?;
     Ok(HttpResponse::Ok().json(json!({"success": true})))
 }

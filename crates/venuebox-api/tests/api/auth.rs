@@ -3,7 +3,6 @@
 use reqwest::{Method, StatusCode, header};
 use serde_json::{Value, json};
 use venuebox_api::config::{AuthMode, Secret};
-use venuebox_store::registry;
 use venuebox_store::registry::Scope;
 
 use crate::helpers::{TestApp, spawn_app, spawn_app_with};
@@ -94,7 +93,7 @@ fn route(method: Method, path: impl Into<String>, needs: Needs) -> Route {
 fn route_table(production: &str) -> Vec<Route> {
     let fake = "00000000-0000-0000-0000-000000000000";
     let mut routes = Vec::new();
-    for kind in registry().all() {
+    for kind in venuebox_api::routes::served_kinds() {
         for family in kind.families() {
             for prefix in ["/api", ""] {
                 let base = format!("{prefix}/{family}");
@@ -114,11 +113,11 @@ fn route_table(production: &str) -> Vec<Route> {
                             Needs::Editor,
                         ));
                     }
-                    Scope::Global if ["production", "format", "equipment"].contains(&kind.name) => {
-                        let writes = if kind.name == "production" {
-                            Needs::Editor
-                        } else {
+                    Scope::Global => {
+                        let writes = if kind.library {
                             Needs::Admin
+                        } else {
+                            Needs::Editor
                         };
                         routes.push(route(Method::GET, base.clone(), Needs::Viewer));
                         routes.push(route(Method::POST, base.clone(), writes));
@@ -126,17 +125,11 @@ fn route_table(production: &str) -> Vec<Route> {
                         routes.push(route(Method::PUT, format!("{base}/{fake}"), writes));
                         routes.push(route(Method::DELETE, format!("{base}/{fake}"), writes));
                     }
-                    Scope::Global => {}
                 }
             }
         }
     }
-    for list in [
-        "connector-types",
-        "source-types",
-        "frame-rates",
-        "resolutions",
-    ] {
+    for list in venuebox_store::settings::lists().map(|l| l.path()) {
         routes.push(route(
             Method::GET,
             format!("/api/settings/{list}"),

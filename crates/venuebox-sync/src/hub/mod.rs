@@ -190,10 +190,10 @@ impl HubTarget {
     }
 
     /// A connection for pushes and pulls, with the hub's schema migrated.
-    pub async fn connect(&self) -> Result<Hub> {
+    pub async fn connect(&self) -> Result<HubSession> {
         let mut client = self.open(None).await?;
         migrate(&mut client).await?;
-        Ok(Hub { client })
+        Ok(HubSession { client })
     }
 
     /// A dedicated connection that LISTENs for new change-log entries; each sends the new
@@ -252,11 +252,11 @@ pub struct Progress {
 }
 
 /// A session with the hub.
-pub struct Hub {
+pub struct HubSession {
     client: Client,
 }
 
-impl Hub {
+impl HubSession {
     pub fn client(&self) -> &Client {
         &self.client
     }

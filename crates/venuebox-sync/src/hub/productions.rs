@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use serde_json::{Map, Value};
 use tokio_postgres::Client;
 
-use super::Hub;
+use venuebox_store::registry;
+
+use super::HubSession;
 use crate::error::{Result, SyncError};
 
 fn into_object(value: Value) -> Map<String, Value> {
@@ -51,11 +53,17 @@ pub struct ScopeDigest {
 }
 
 /// The rows a download takes: the production, its rows, and the global data (equipment
-/// library, formats, settings). Production headers of other shows are not included.
+/// library, formats, settings). Production headers of other shows are not included. `$1` is
+/// the production, `$2` the registry's production kind.
 const SNAPSHOT_SCOPE: &str = "deleted_hlc IS NULL AND (uuid = $1 OR production_id = $1 \
-     OR (production_id IS NULL AND kind <> 'production'))";
+     OR (production_id IS NULL AND kind <> $2))";
 
-impl Hub {
+/// The name of the kind whose rows are productions (the hub has no registry of its own).
+fn production_kind() -> &'static str {
+    registry().production().name
+}
+
+impl HubSession {
     pub async fn productions(&self) -> Result<Vec<ProductionSummary>> {
         let rows = self
             .client
@@ -65,9 +73,9 @@ impl Hub {
                  to_char(l.locked_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') \
                  FROM hub_entities e LEFT JOIN hub_locks l ON l.production_id = e.uuid \
                  LEFT JOIN hub_nodes n ON n.node_id = l.node_id \
-                 WHERE e.kind = 'production' AND e.deleted_hlc IS NULL \
+                 WHERE e.kind = $1 AND e.deleted_hlc IS NULL \
                  ORDER BY e.data->>'load_in' NULLS LAST, e.data->>'show_name'",
-                &[],
+                &[&production_kind()],
             )
             .await
             ?;
@@ -111,12 +119,12 @@ impl Hub {
         let rows = self
             .client
             .query(
-                "SELECT uuid FROM hub_entities WHERE kind = 'production' AND deleted_hlc IS NULL \
-                 AND (uuid = $1 OR lower(coalesce(data->>'show_name', data->>'name')) = lower($1)) ORDER BY uuid = $1 DESC",
-                &[&id_or_name],
+                "SELECT uuid FROM hub_entities WHERE kind = $2 AND deleted_hlc IS NULL \
+                 AND (uuid = $1 OR lower(coalesce(data->>'show_name', data->>'name')) = lower($1)) \
+                 ORDER BY uuid = $1 DESC",
+                &[&id_or_name, &production_kind()],
             )
-            .await
-            ?;
+            .await?;
         match rows.as_slice() {
             [] => Err(SyncError::NotFound(format!(
                 "no production {id_or_name:?} on the hub (`venuebox productions` lists them)"
@@ -139,11 +147,11 @@ impl Hub {
     ) -> Result<Vec<SnapshotRow>> {
         let sql = format!(
             "SELECT uuid, kind, production_id, data, clocks FROM hub_entities \
-             WHERE {SNAPSHOT_SCOPE} AND uuid > $2 ORDER BY uuid LIMIT $3"
+             WHERE {SNAPSHOT_SCOPE} AND uuid > $3 ORDER BY uuid LIMIT $4"
         );
         let rows = self
             .client
-            .query(&sql, &[&production, &after, &limit])
+            .query(&sql, &[&production, &production_kind(), &after, &limit])
             .await?;
         Ok(rows
             .iter()
@@ -160,7 +168,11 @@ impl Hub {
     /// Rows a snapshot of the production will have (for progress).
     pub async fn snapshot_size(&self, production: &str) -> Result<i64> {
         let sql = format!("SELECT count(*) FROM hub_entities WHERE {SNAPSHOT_SCOPE}");
-        Ok(self.client.query_one(&sql, &[&production]).await?.get(0))
+        Ok(self
+            .client
+            .query_one(&sql, &[&production, &production_kind()])
+            .await?
+            .get(0))
     }
 
     /// Counts and checksum of the production's own rows (global data is checked by presence).

@@ -5,7 +5,7 @@
 use serde_json::{Map, Value};
 use venuebox_store::replica::{Anchor, PulledChange};
 
-use super::Hub;
+use super::HubSession;
 use crate::error::{Result, SyncError};
 
 /// Which productions a node pulls besides the global data.
@@ -45,7 +45,7 @@ fn into_object(value: Value) -> Map<String, Value> {
     }
 }
 
-impl Hub {
+impl HubSession {
     /// The next page of the change log after `cursor`, for the given scope.
     pub async fn pull(
         &mut self,

@@ -10,7 +10,7 @@ use venuebox_store::registry;
 use venuebox_store::registry::Scope;
 use venuebox_store::replica::OutboxBatch;
 
-use super::Hub;
+use super::HubSession;
 use crate::error::{Result, SyncError};
 
 /// What a push did.
@@ -60,7 +60,7 @@ fn kind_facts() -> &'static str {
     })
 }
 
-impl Hub {
+impl HubSession {
     /// Applies a batch of one node's outbox in one call and one hub transaction. Entries the
     /// hub already holds (a retry after a lost answer) change nothing; they are acknowledged
     /// again.

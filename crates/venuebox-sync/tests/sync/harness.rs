@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 use venuebox_store::{Store, StoreOptions, registry};
-use venuebox_sync::hub::Hub;
+use venuebox_sync::hub::HubSession;
 use venuebox_sync::{HubTarget, ScopeMode, SyncEngine, SyncSettings};
 
 /// A node: its own data folder and store, synced by hand.
@@ -80,7 +80,7 @@ impl Node {
         self.engine.store()
     }
 
-    pub async fn connect(&self, url: &str) -> venuebox_sync::Result<Hub> {
+    pub async fn connect(&self, url: &str) -> venuebox_sync::Result<HubSession> {
         let hub = HubTarget::new(url, None)?.connect().await?;
         self.engine.handshake(&hub).await?;
         Ok(hub)

@@ -32,13 +32,13 @@ pub struct QueueLimits {
 }
 
 /// The receiving end of a connection's queue, owned by its session.
-pub struct Outbox {
+pub struct SendQueue {
     pub frames: mpsc::Receiver<ByteString>,
     queued_bytes: Arc<AtomicUsize>,
 }
 
-impl Outbox {
-    /// Takes the next frame; `None` once the hub has dropped the connection.
+impl SendQueue {
+    /// Takes the next frame; `None` once [`Rooms`] has dropped the connection.
     pub async fn next(&mut self) -> Option<ByteString> {
         let frame = self.frames.recv().await?;
         self.queued_bytes.fetch_sub(frame.len(), Ordering::Relaxed);
@@ -77,15 +77,16 @@ pub enum Audience {
     Everyone,
 }
 
-pub struct Hub {
+/// The switchboard of connected sockets: their queues, their rooms, who is present where.
+pub struct Rooms {
     state: Mutex<State>,
     limits: QueueLimits,
     evictions: AtomicUsize,
 }
 
-impl Hub {
-    pub fn new(limits: QueueLimits) -> Arc<Hub> {
-        Arc::new(Hub {
+impl Rooms {
+    pub fn new(limits: QueueLimits) -> Arc<Rooms> {
+        Arc::new(Rooms {
             state: Mutex::new(State::default()),
             limits,
             evictions: AtomicUsize::new(0),
@@ -100,7 +101,7 @@ impl Hub {
     }
 
     /// Registers a new connection and returns the queue its session reads.
-    pub fn connect(&self, sid: &str) -> Outbox {
+    pub fn connect(&self, sid: &str) -> SendQueue {
         let (queue, frames) = mpsc::channel(self.limits.max_messages.max(1));
         let queued_bytes = Arc::new(AtomicUsize::new(0));
         self.state().connections.insert(
@@ -112,7 +113,7 @@ impl Hub {
                 present_as: Vec::new(),
             },
         );
-        Outbox {
+        SendQueue {
             frames,
             queued_bytes,
         }
@@ -338,7 +339,7 @@ impl Hub {
 
 /// Removes a connection (dropping its queue ends its session) and announces the presence
 /// changes; returns connections that overflowed while those announcements were delivered.
-fn remove_connection(state: &mut State, sid: &str, hub: &Hub) -> Vec<Sid> {
+fn remove_connection(state: &mut State, sid: &str, rooms: &Rooms) -> Vec<Sid> {
     let Some(connection) = state.connections.remove(sid) else {
         return Vec::new();
     };
@@ -363,7 +364,7 @@ fn remove_connection(state: &mut State, sid: &str, hub: &Hub) -> Vec<Sid> {
                 .unwrap_or_default();
             for member in members {
                 if let Some(c) = state.connections.get(&member)
-                    && !hub.offer(c, frame.clone())
+                    && !rooms.offer(c, frame.clone())
                 {
                     overflowing.push(member);
                 }
@@ -410,19 +411,17 @@ fn presence_payload(state: &State, production_id: &str) -> Value {
 mod tests {
     use super::*;
 
-    fn hub() -> Arc<Hub> {
-        Hub::new(QueueLimits {
+    fn rooms() -> Arc<Rooms> {
+        Rooms::new(QueueLimits {
             max_messages: 8,
             max_bytes: 1 << 20,
         })
     }
 
-    fn drain(outbox: &mut Outbox) -> Vec<String> {
+    fn drain(sends: &mut SendQueue) -> Vec<String> {
         let mut frames = Vec::new();
-        while let Ok(frame) = outbox.frames.try_recv() {
-            outbox
-                .queued_bytes
-                .fetch_sub(frame.len(), Ordering::Relaxed);
+        while let Ok(frame) = sends.frames.try_recv() {
+            sends.queued_bytes.fetch_sub(frame.len(), Ordering::Relaxed);
             frames.push(frame.to_string());
         }
         frames
@@ -430,23 +429,23 @@ mod tests {
 
     #[test]
     fn a_user_with_several_sockets_stays_present_until_the_last_leaves() {
-        let hub = hub();
-        let mut watcher = hub.connect("w");
-        hub.join_production("w", "p", "watcher", "Watcher");
-        let _a = hub.connect("a");
-        let _b = hub.connect("b");
-        hub.join_production("a", "p", "ann", "Ann");
-        hub.join_production("b", "p", "ann", "Ann");
-        let users = hub.presence("p");
+        let rooms = rooms();
+        let mut watcher = rooms.connect("w");
+        rooms.join_production("w", "p", "watcher", "Watcher");
+        let _a = rooms.connect("a");
+        let _b = rooms.connect("b");
+        rooms.join_production("a", "p", "ann", "Ann");
+        rooms.join_production("b", "p", "ann", "Ann");
+        let users = rooms.presence("p");
         assert_eq!(users.as_array().unwrap().len(), 2, "{users}");
-        hub.disconnect("a");
+        rooms.disconnect("a");
         assert_eq!(
-            hub.presence("p").as_array().unwrap().len(),
+            rooms.presence("p").as_array().unwrap().len(),
             2,
             "Ann is still here through b"
         );
-        hub.leave_production("b", "p");
-        let users = hub.presence("p");
+        rooms.leave_production("b", "p");
+        let users = rooms.presence("p");
         assert_eq!(
             users,
             json!([{"userId": "watcher", "userName": "Watcher", "socketId": "w"}])
@@ -457,17 +456,17 @@ mod tests {
 
     #[test]
     fn a_full_queue_evicts_only_that_connection() {
-        let hub = hub();
-        let mut slow = hub.connect("slow");
-        let mut fast = hub.connect("fast");
-        hub.join_room("slow", "r");
-        hub.join_room("fast", "r");
+        let rooms = rooms();
+        let mut slow = rooms.connect("slow");
+        let mut fast = rooms.connect("fast");
+        rooms.join_room("slow", "r");
+        rooms.join_room("fast", "r");
         for n in 0..20 {
-            hub.emit(&Audience::Room("r".into()), "tick", &json!(n));
+            rooms.emit(&Audience::Room("r".into()), "tick", &json!(n));
             drain(&mut fast);
         }
-        assert_eq!(hub.evictions(), 1);
-        assert_eq!(hub.connection_count(), 1);
+        assert_eq!(rooms.evictions(), 1);
+        assert_eq!(rooms.connection_count(), 1);
         // The evicted session sees its queue end after the frames already queued.
         assert_eq!(drain(&mut slow).len(), 8);
         assert!(slow.frames.try_recv().is_err());
@@ -475,24 +474,24 @@ mod tests {
 
     #[test]
     fn the_byte_budget_bounds_a_queue_too() {
-        let hub = Hub::new(QueueLimits {
+        let rooms = Rooms::new(QueueLimits {
             max_messages: 1000,
             max_bytes: 100,
         });
-        let _slow = hub.connect("slow");
-        hub.join_room("slow", "r");
-        hub.emit(&Audience::Room("r".into()), "big", &json!("x".repeat(200)));
-        assert_eq!(hub.connection_count(), 0);
+        let _slow = rooms.connect("slow");
+        rooms.join_room("slow", "r");
+        rooms.emit(&Audience::Room("r".into()), "big", &json!("x".repeat(200)));
+        assert_eq!(rooms.connection_count(), 0);
     }
 
     #[test]
     fn room_except_skips_the_sender() {
-        let hub = hub();
-        let mut a = hub.connect("a");
-        let mut b = hub.connect("b");
-        hub.join_room("a", "r");
-        hub.join_room("b", "r");
-        hub.emit(
+        let rooms = rooms();
+        let mut a = rooms.connect("a");
+        let mut b = rooms.connect("b");
+        rooms.join_room("a", "r");
+        rooms.join_room("b", "r");
+        rooms.emit(
             &Audience::RoomExcept("r".into(), "a".into()),
             "x",
             &json!(1),
