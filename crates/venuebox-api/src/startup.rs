@@ -77,6 +77,8 @@ pub fn sync_settings(config: &Config) -> Result<venuebox_sync::SyncSettings, Sta
 #[derive(Clone)]
 pub struct AppState {
     pub metrics: web::Data<crate::metrics::Metrics>,
+    /// One per box, shared by every HTTP worker (the sign-in limit counts box-wide).
+    pub auth: web::Data<crate::auth::AuthState>,
     pub store: Store,
     pub realtime: Realtime,
     pub advertiser: Advertiser,
@@ -99,7 +101,7 @@ pub fn create_app(
     >,
 > {
     let body_limit = state.config.server.body_limit_bytes;
-    let auth = web::Data::new(crate::auth::AuthState::new(&state.config.auth));
+    let auth = state.auth.clone();
     let ui = (!state.config.ui.static_dir.as_os_str().is_empty())
         .then(|| web::Data::new(crate::ui::UiDir(state.config.ui.static_dir.clone())));
     let backups = web::Data::new(crate::routes::backups::BackupDir(state.config.backup_dir()));
@@ -387,6 +389,7 @@ impl Application {
         }
         let state = AppState {
             metrics: web::Data::new(crate::metrics::Metrics::default()),
+            auth: web::Data::new(crate::auth::AuthState::new(&config.auth)),
             store: store.clone(),
             realtime: realtime.clone(),
             advertiser: advertiser.clone(),

@@ -147,3 +147,90 @@ pub fn delete_sessions_of(conn: &Connection, role: &str) -> Result<()> {
         .execute([role])?;
     Ok(())
 }
+
+/// Credentials as the API and the command line use them: one method per question, each its
+/// own read or write.
+impl crate::Store {
+    /// Every role's passphrase hash.
+    pub async fn credential_hashes(&self) -> Result<Vec<(String, String)>> {
+        self.read(credential_hashes).await
+    }
+
+    pub async fn has_credential(&self, role: &'static str) -> Result<bool> {
+        self.read(move |conn| has_credential(conn, role)).await
+    }
+
+    /// Sets a role's passphrase hash, leaving its browsers signed in (provisioning at start).
+    pub async fn provision_credential(&self, role: &'static str, hash: String) -> Result<()> {
+        self.write(move |tx| set_credential(tx.conn(), role, &hash))
+            .await
+    }
+
+    /// Sets a role's passphrase hash and signs that role's browsers out (a rotation).
+    pub async fn replace_credential(&self, role: &'static str, hash: String) -> Result<()> {
+        self.write(move |tx| {
+            set_credential(tx.conn(), role, &hash)?;
+            delete_sessions_of(tx.conn(), role)
+        })
+        .await
+    }
+
+    /// Removes a role's passphrase and signs that role's browsers out.
+    pub async fn remove_credential(&self, role: &'static str) -> Result<bool> {
+        self.write(move |tx| {
+            delete_sessions_of(tx.conn(), role)?;
+            remove_credential(tx.conn(), role)
+        })
+        .await
+    }
+
+    pub async fn create_token(
+        &self,
+        id: String,
+        name: String,
+        role: &'static str,
+        secret_hash: String,
+    ) -> Result<TokenInfo> {
+        self.write(move |tx| insert_token(tx.conn(), &id, &name, role, &secret_hash))
+            .await
+    }
+
+    pub async fn tokens(&self) -> Result<Vec<TokenInfo>> {
+        self.read(list_tokens).await
+    }
+
+    /// The id and role of the token with this secret hash, unless it was revoked.
+    pub async fn token_by_hash(&self, secret_hash: String) -> Result<Option<(String, String)>> {
+        self.read(move |conn| find_token(conn, &secret_hash)).await
+    }
+
+    /// Records a token's use now.
+    pub async fn touch_token(&self, id: String) -> Result<()> {
+        self.write(move |tx| touch_token(tx.conn(), &id)).await
+    }
+
+    pub async fn revoke_token(&self, id: String) -> Result<bool> {
+        self.write(move |tx| revoke_token(tx.conn(), &id)).await
+    }
+
+    pub async fn start_session(
+        &self,
+        secret_hash: String,
+        role: &'static str,
+        expires: String,
+    ) -> Result<()> {
+        self.write(move |tx| insert_session(tx.conn(), &secret_hash, role, &expires))
+            .await
+    }
+
+    /// The role of the live session with this secret hash.
+    pub async fn session_role(&self, secret_hash: String) -> Result<Option<String>> {
+        self.read(move |conn| find_session(conn, &secret_hash))
+            .await
+    }
+
+    pub async fn end_session(&self, secret_hash: String) -> Result<()> {
+        self.write(move |tx| delete_session(tx.conn(), &secret_hash))
+            .await
+    }
+}

@@ -8,17 +8,17 @@
 //! * Writes run through [`Store::write`] on the writer (one transaction per batch, answered
 //!   after the fsync'd commit), and publish [`ChangeEvent`]s to [`Store::subscribe`]rs.
 //! * The kinds and their fields are declared in [`kinds`] with the types of [`registry`].
-pub mod access;
+mod access;
 pub mod backup;
 pub mod clock;
 pub mod codec;
 pub mod entities;
 pub mod error;
 pub mod hlc;
-pub mod hooks;
+mod hooks;
 pub mod kinds;
 pub mod model;
-pub mod ports;
+mod ports;
 mod read;
 pub mod registry;
 pub mod replica;
@@ -26,7 +26,7 @@ pub mod resolution;
 mod rows;
 pub mod seed;
 pub mod settings;
-pub mod transfer;
+mod transfer;
 pub mod writer;
 
 use std::path::{Path, PathBuf};
@@ -38,10 +38,12 @@ use rusqlite::{Connection, OpenFlags};
 use serde_json::{Map, Value};
 use tokio::sync::{Semaphore, broadcast};
 
+pub use access::TokenInfo;
 pub use error::{Result, StoreError};
 pub use kinds::registry;
 pub use model::{Actor, ChangeEvent, Entity, Operation};
 pub use registry::KindDef;
+pub use resolution::Resolution;
 pub use writer::{Committed, WriteTx, WriterStats};
 
 mod embedded {
@@ -143,7 +145,6 @@ fn open_reader(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
-/// Applies pending migrations; returns the names of those applied now.
 /// Where the snapshot taken before an upgrade goes: the default backups folder.
 pub const BACKUPS_DIR: &str = "backups";
 
@@ -254,7 +255,8 @@ impl Store {
         self.inner.events.subscribe()
     }
 
-    /// Runs `op` on a read-only connection on the blocking pool (the `run_blocking` helper).
+    /// Runs `op` on a read-only connection on the blocking pool. The typed methods of the
+    /// store's modules are built on this; callers outside use it for ad-hoc queries (tests).
     pub async fn read<T, F>(&self, op: F) -> Result<T>
     where
         T: Send + 'static,

@@ -123,3 +123,14 @@ pub fn resolve(tx: &mut WriteTx<'_>, id: i64, resolution: Resolution) -> Result<
     let sql = format!("SELECT {COLUMNS} FROM sync_conflicts WHERE id = ?1");
     Ok(tx.conn().prepare_cached(&sql)?.query_row([id], from_row)?)
 }
+
+impl crate::Store {
+    /// Settles a conflict of the log ([`resolve`]).
+    pub async fn resolve_conflict(
+        &self,
+        id: i64,
+        resolution: Resolution,
+    ) -> Result<ConflictRecord> {
+        self.write(move |tx| resolve(tx, id, resolution)).await
+    }
+}

@@ -113,3 +113,15 @@ pub fn import(tx: &mut WriteTx<'_>, document: Value) -> Result<Value> {
     }
     read::render(tx.conn(), production_kind, &created)
 }
+
+impl crate::Store {
+    /// A production and every row of it, as one document ([`export`]).
+    pub async fn export_production(&self, production_id: String) -> Result<Value> {
+        self.read(move |conn| export(conn, &production_id)).await
+    }
+
+    /// Creates a production from an exported document, all of it or nothing ([`import`]).
+    pub async fn import_production(&self, document: Value) -> Result<Value> {
+        self.write(move |tx| import(tx, document)).await
+    }
+}

@@ -83,11 +83,7 @@ async fn queue(engine: &SyncEngine, production: &str, changes: usize) -> i64 {
             updated.unwrap();
         }
     }
-    store
-        .read(venuebox_store::replica::queue_stats)
-        .await
-        .unwrap()
-        .queue_length
+    store.queue_stats().await.unwrap().queue_length
 }
 
 /// Pushes the node's whole queue; returns (changes, seconds, batch size it ended at).

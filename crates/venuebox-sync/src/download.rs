@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 use venuebox_store::clock;
-use venuebox_store::replica::{self, StagedRow, download as staging, hub_state};
+use venuebox_store::replica::StagedRow;
 
 use crate::engine::SyncEngine;
 use crate::error::{Result, SyncError};
@@ -100,7 +100,7 @@ impl SyncEngine {
         self.handshake(&hub).await?;
         let production = hub.find_production(wanted).await?;
         let store = self.store.clone();
-        let previous = store.read(staging::download_state).await?;
+        let previous = store.download_state().await?;
         let resumed = previous
             .as_ref()
             .is_some_and(|state| state.production_id == production);
@@ -113,10 +113,7 @@ impl SyncEngine {
             Some(state) if resumed => state,
             _ => {
                 let at_seq = hub.head().await?;
-                let id = production.clone();
-                store
-                    .write(move |tx| staging::begin_download(tx.conn(), &id, at_seq))
-                    .await?
+                store.begin_download(production.clone(), at_seq).await?
             }
         };
         let total = hub.snapshot_size(&production).await?;
@@ -159,26 +156,16 @@ impl SyncEngine {
                     clocks: row.clocks,
                 })
                 .collect();
-            let state = store
-                .write(move |tx| staging::stage_chunk(tx.conn(), &rows))
-                .await?;
+            let state = store.stage_download(rows).await?;
             after = state.after;
             staged = state.staged;
             self.update(|s| s.download = Some(progress(staged, "staging")));
         }
         self.update(|s| s.download = Some(progress(staged, "installing")));
         let anchor = hub.anchor_at(at_seq).await?;
-        let (installed, from_snapshot) = {
-            let id = production.clone();
-            store
-                .write(move |tx| {
-                    let installed = staging::install_download(tx)?;
-                    let moved =
-                        hub_state::start_from_download(tx.conn(), &id, at_seq, anchor.as_ref())?;
-                    Ok((installed, moved))
-                })
-                .await?
-        };
+        let (installed, from_snapshot) = store
+            .install_download(production.clone(), at_seq, anchor)
+            .await?;
         if from_snapshot {
             tracing::info!(%production, at_seq, "this box holds only this production: it pulls on from the snapshot's sequence");
         } else {
@@ -190,20 +177,14 @@ impl SyncEngine {
         let digest = self.verify(&mut hub, &production).await?;
         if lock {
             hub.lock(&production, self.store.node_id()).await?;
-            let id = production.clone();
-            store
-                .write(move |tx| replica::set_locked(tx.conn(), &id, true))
-                .await?;
+            store.set_locked(production.clone(), true).await?;
         }
-        let id = production.clone();
         let name = store
-            .read(move |conn| {
-                Ok(replica::holding_details(conn)?
-                    .into_iter()
-                    .find(|h| h.production_id == id)
-                    .and_then(|h| h.name))
-            })
-            .await?;
+            .holding_details()
+            .await?
+            .into_iter()
+            .find(|h| h.production_id == production)
+            .and_then(|h| h.name);
         let seconds = started.elapsed().as_secs_f64();
         let report = DownloadReport {
             production_id: production.clone(),
@@ -238,7 +219,7 @@ impl SyncEngine {
     /// Applies the production's log entries after the snapshot's sequence up to this box's
     /// cursor (which other pulls already passed while the production was not held here).
     async fn catch_up(&self, hub: &mut HubSession, production: &str, at_seq: i64) -> Result<()> {
-        let cursor = self.store.read(hub_state::cursor).await?;
+        let cursor = self.store.sync_cursor().await?;
         let mut from = at_seq;
         let scope = PullScope::Held(vec![production.to_owned()]);
         while from < cursor {
@@ -251,9 +232,7 @@ impl SyncEngine {
                 .into_iter()
                 .filter(|c| c.seq <= cursor)
                 .collect();
-            self.store
-                .write(move |tx| replica::apply_changes(tx, &changes).map(drop))
-                .await?;
+            self.store.apply_hub_changes(changes).await?;
             if next <= from {
                 break;
             }
@@ -267,17 +246,15 @@ impl SyncEngine {
     async fn verify(&self, hub: &mut HubSession, production: &str) -> Result<ScopeDigest> {
         for attempt in 0..3 {
             let hub_digest = hub.digest(production).await?;
-            let id = production.to_owned();
             let ours = self
                 .store
-                .read(move |conn| {
-                    let mut digester = Digester::default();
-                    staging::for_each_production_row(conn, &id, |uuid, kind| {
-                        digester.add(uuid, kind)
-                    })?;
-                    Ok(digester.finish())
-                })
-                .await?;
+                .fold_production_rows(
+                    production.to_owned(),
+                    Digester::default(),
+                    |digester, uuid, kind| digester.add(uuid, kind),
+                )
+                .await?
+                .finish();
             if ours == hub_digest {
                 return Ok(ours);
             }
@@ -304,10 +281,7 @@ impl SyncEngine {
         } else {
             hub.unlock(&production, self.store.node_id()).await?;
         }
-        let id = production.clone();
-        self.store
-            .write(move |tx| replica::set_locked(tx.conn(), &id, locked))
-            .await?;
+        self.store.set_locked(production.clone(), locked).await?;
         Ok(production)
     }
 

@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
-use venuebox_store::replica::{self, QueueStats, hub_state};
+use venuebox_store::replica::{self, PushBatch, QueueStats};
 use venuebox_store::{Store, clock};
 
 use crate::error::{Result, SyncError};
-use crate::hub::{HubSession, HubTarget, Progress, PullScope};
+use crate::hub::{HubSession, HubTarget, PullScope};
 
 /// Push batches start at this size and adapt to the link: each push call should take about
 /// [`PUSH_CALL_TARGET`], so a fast link sends big batches and a slow one small ones.
@@ -223,7 +223,7 @@ impl SyncEngine {
     /// `HUB_RESTORED`): queues everything this box holds for it and resumes syncing. Returns
     /// the entries queued.
     pub async fn adopt_new_hub(&self) -> Result<usize> {
-        let queued = self.store.write(replica::adopt_new_hub).await?;
+        let queued = self.store.adopt_new_hub().await?;
         self.update(|s| {
             s.stopped = None;
             s.consecutive_failures = 0;
@@ -242,16 +242,7 @@ impl SyncEngine {
     }
 
     pub async fn status(&self) -> Result<SyncStatus> {
-        let (queue, held, holdings) = self
-            .store
-            .read(|conn| {
-                Ok((
-                    replica::queue_stats(conn)?,
-                    replica::holdings(conn)?,
-                    replica::holding_details(conn)?,
-                ))
-            })
-            .await?;
+        let (queue, held, holdings) = self.store.replica_overview().await?;
         Ok(SyncStatus {
             node_id: self.store.node_id().to_owned(),
             node_name: self.settings.node_name.clone(),
@@ -440,9 +431,7 @@ impl SyncEngine {
                 .unwrap_or_else(clock::now_iso);
             let _ = self
                 .store
-                .write(move |tx| {
-                    replica::log_round(tx.conn(), "push", &started, 0, 0, Some(&message))
-                })
+                .log_sync_round("push", started, 0, 0, Some(message))
                 .await;
         }
         if err.is_fatal() {
@@ -493,19 +482,7 @@ impl SyncEngine {
     /// that it still holds what it acknowledged), registers this node, continues the outbox
     /// numbering after what the hub holds, and notes the clock skew.
     pub async fn handshake(&self, hub: &HubSession) -> Result<()> {
-        let (known, progress) = self
-            .store
-            .read(|conn| {
-                Ok((
-                    hub_state::hub_epoch(conn)?,
-                    Progress {
-                        cursor: hub_state::cursor(conn)?,
-                        anchor: hub_state::anchor(conn)?,
-                        acked: hub_state::acked(conn)?,
-                    },
-                ))
-            })
-            .await?;
+        let progress = self.store.hub_progress().await?;
         let hello = hub
             .hello(
                 self.store.node_id(),
@@ -514,7 +491,7 @@ impl SyncEngine {
                 &progress,
             )
             .await?;
-        if let Some(known) = known {
+        if let Some(known) = progress.epoch {
             if known != hello.epoch {
                 return Err(SyncError::EpochMismatch {
                     expected: known,
@@ -528,22 +505,14 @@ impl SyncEngine {
         let epoch = hello.epoch.clone();
         let hub_last = hello.last_seq;
         let window = hello.tombstone_window_secs;
-        let advanced = self
-            .store
-            .write(move |tx| {
-                hub_state::set_hub_epoch(tx.conn(), &epoch)?;
-                replica::tombstones::prune(tx.conn(), window)?;
-                if hub_state::renumber_for_new_hub(tx.conn(), hub_last)? {
-                    tracing::info!(
-                        hub_last,
-                        "adopted the new hub: this box's data is queued for it"
-                    );
-                    return Ok(false);
-                }
-                replica::outbox::advance_node_seq(tx.conn(), hub_last)
-            })
-            .await?;
-        if advanced {
+        let accepted = self.store.accept_hub(epoch, hub_last, window).await?;
+        if accepted.renumbered {
+            tracing::info!(
+                hub_last,
+                "adopted the new hub: this box's data is queued for it"
+            );
+        }
+        if accepted.advanced {
             tracing::warn!(
                 hub_last,
                 "the hub holds newer changes of this box than its database (restored from a backup?); numbering continues after them"
@@ -600,16 +569,10 @@ impl SyncEngine {
         let mut after = 0;
         loop {
             let size = self.batch.load(Relaxed);
-            let (batch, cursor) = self
-                .store
-                .read(move |conn| {
-                    Ok((
-                        replica::unacked_batch(conn, after, size)?,
-                        hub_state::cursor(conn)?,
-                    ))
-                })
-                .await?;
-            let Some(batch) = batch else { break };
+            let Some(PushBatch { batch, cursor }) = self.store.next_push_batch(after, size).await?
+            else {
+                break;
+            };
             after = batch.last_seq;
             let started = clock::now_iso();
             let timer = std::time::Instant::now();
@@ -631,16 +594,13 @@ impl SyncEngine {
                 .store(next_batch_size(size, batch.count, timer.elapsed()), Relaxed);
             applied += report.applied;
             conflicts += report.conflicts;
-            let acks = report.acks.clone();
-            let (count, found) = (report.applied as i64, report.conflicts as i64);
             self.store
-                .write(move |tx| {
-                    replica::ack(tx.conn(), &acks)?;
-                    if count > 0 {
-                        replica::log_round(tx.conn(), "push", &started, count, found, None)?;
-                    }
-                    Ok(())
-                })
+                .record_push(
+                    report.acks.clone(),
+                    started,
+                    report.applied as i64,
+                    report.conflicts as i64,
+                )
                 .await?;
             if report.acks.len() < batch.count {
                 return Err(SyncError::Hub(format!(
@@ -665,10 +625,7 @@ impl SyncEngine {
         let mut changes = 0;
         let mut conflicts = 0;
         loop {
-            let (cursor, held) = self
-                .store
-                .read(|conn| Ok((hub_state::cursor(conn)?, replica::holdings(conn)?)))
-                .await?;
+            let (cursor, held) = self.store.pull_position().await?;
             let scope = match self.settings.scope {
                 ScopeMode::All => PullScope::All,
                 ScopeMode::Held => PullScope::Held(held),
@@ -681,36 +638,13 @@ impl SyncEngine {
             .await?;
             let head = page.head_seq;
             let next = page.next_cursor;
-            let received = page.changes.len();
-            if next <= cursor && received == 0 {
+            if next <= cursor && page.changes.is_empty() {
                 self.update(|s| s.last_pull_at = Some(clock::now_iso()));
                 return Ok((changes, conflicts, head));
             }
             let applied = self
                 .store
-                .write(move |tx| {
-                    let Some(applied) = replica::apply_pulled(
-                        tx,
-                        cursor,
-                        &page.changes,
-                        next,
-                        page.anchor.as_ref(),
-                    )?
-                    else {
-                        return Ok(None);
-                    };
-                    if received > 0 {
-                        replica::log_round(
-                            tx.conn(),
-                            "pull",
-                            &started,
-                            received as i64,
-                            applied.conflicts as i64,
-                            None,
-                        )?;
-                    }
-                    Ok(Some(applied))
-                })
+                .apply_pull(cursor, page.changes, next, page.anchor, started)
                 .await?;
             let Some(applied) = applied else {
                 continue;

@@ -1,6 +1,6 @@
 //! `venuebox`: parse the command line, set up logging, hand over to the library crates.
-mod admin;
 mod cli;
+mod commands;
 mod service;
 
 use std::process::ExitCode;
@@ -83,38 +83,40 @@ fn run() -> anyhow::Result<()> {
                 },
         } => {
             let config = Config::load(common.config.as_deref(), &common.overrides())?;
-            admin::reset_passphrase(&config.storage.data_dir, &role, stdin)
+            commands::reset_passphrase(&config.storage.data_dir, &role, stdin)
         }
-        Command::Token { action, url } => admin::tokens(&url, action),
+        Command::Token { action, url } => commands::tokens(&url, action),
         Command::Export {
             production,
             out,
             format,
             url,
-        } => admin::export(&url, &production, out.as_deref(), format.as_deref()),
-        Command::Import { file, url } => admin::import(&url, &file),
+        } => commands::export(&url, &production, out.as_deref(), format.as_deref()),
+        Command::Import { file, url } => commands::import(&url, &file),
         Command::Sync {
             once,
             adopt_hub,
             url,
         } => {
             if adopt_hub {
-                return admin::adopt_hub(&url);
+                return commands::adopt_hub(&url);
             }
             if !once {
                 bail!("the running box syncs on its own; `venuebox sync --once` runs a round now");
             }
-            admin::sync_once(&url)
+            commands::sync_once(&url)
         }
-        Command::Status { json, url } => admin::status(&url, json),
-        Command::Productions { hub, json, url } => admin::productions(hub.as_deref(), &url, json),
+        Command::Status { json, url } => commands::status(&url, json),
+        Command::Productions { hub, json, url } => {
+            commands::productions(hub.as_deref(), &url, json)
+        }
         Command::Download {
             production,
             lock,
             url,
-        } => admin::download(&url, &production, lock),
-        Command::Lock { production, url } => admin::set_lock(&url, &production, true),
-        Command::Unlock { production, url } => admin::set_lock(&url, &production, false),
+        } => commands::download(&url, &production, lock),
+        Command::Lock { production, url } => commands::set_lock(&url, &production, true),
+        Command::Unlock { production, url } => commands::set_lock(&url, &production, false),
         Command::Config { action } => {
             match action {
                 ConfigAction::Example => print!("{}", venuebox_api::config::EXAMPLE_CONFIG),

@@ -15,7 +15,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, header};
 use actix_web::middleware::{Next, from_fn};
 use actix_web::{HttpMessage, HttpResponse, ResponseError, Route, web};
-use venuebox_store::{Store, access};
+use venuebox_store::Store;
 
 use super::{AuthState, Principal, Role, SESSION_COOKIE, hash_secret, touch_token, urlencode};
 use crate::config::AuthMode;
@@ -93,9 +93,7 @@ pub async fn principal(req: &ServiceRequest) -> Result<Option<Role>, ApiError> {
         .map(str::to_owned);
     if let Some(token) = bearer {
         let hash = hash_secret(&token);
-        let found = store
-            .read(move |conn| access::find_token(conn, &hash))
-            .await?;
+        let found = store.token_by_hash(hash).await?;
         let Some((id, role)) = found else {
             return Err(ApiError::InvalidCredentials("Unknown or revoked token"));
         };
@@ -104,9 +102,7 @@ pub async fn principal(req: &ServiceRequest) -> Result<Option<Role>, ApiError> {
     }
     if let Some(cookie) = req.cookie(SESSION_COOKIE) {
         let hash = hash_secret(cookie.value());
-        let found = store
-            .read(move |conn| access::find_session(conn, &hash))
-            .await?;
+        let found = store.session_role(hash).await?;
         return Ok(found.as_deref().and_then(Role::parse));
     }
     Ok(None)

@@ -3,9 +3,8 @@
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use venuebox_store::Resolution;
 use venuebox_store::Store;
-use venuebox_store::replica;
-use venuebox_store::resolution::{self, Resolution};
 use venuebox_sync::SyncEngine;
 
 use crate::auth::{admin, editor, viewer};
@@ -53,9 +52,7 @@ async fn conflicts(
 ) -> ApiResult<HttpResponse> {
     let all = query.all;
     let limit = query.limit.unwrap_or(500).min(5000);
-    let list = store
-        .read(move |conn| replica::conflicts(conn, all, limit))
-        .await?;
+    let list = store.conflicts(all, limit).await?;
     Ok(HttpResponse::Ok().json(json!({ "conflicts": list })))
 }
 
@@ -94,10 +91,7 @@ async fn resolve(
             )));
         }
     };
-    let id = id.into_inner();
-    let resolved = store
-        .write(move |tx| resolution::resolve(tx, id, resolution))
-        .await?;
+    let resolved = store.resolve_conflict(id.into_inner(), resolution).await?;
     Ok(HttpResponse::Ok().json(resolved))
 }
 
@@ -107,7 +101,7 @@ async fn now(engine: web::Data<SyncEngine>) -> ApiResult<HttpResponse> {
 }
 
 async fn log(store: web::Data<Store>) -> ApiResult<HttpResponse> {
-    let entries = store.read(|conn| replica::sync_log(conn, 200)).await?;
+    let entries = store.sync_log(200).await?;
     Ok(HttpResponse::Ok().json(json!({ "log": entries })))
 }
 

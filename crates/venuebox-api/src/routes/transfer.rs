@@ -3,7 +3,7 @@
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::Value;
-use venuebox_store::{Store, StoreError, transfer};
+use venuebox_store::{Store, StoreError};
 
 use crate::auth::{editor, viewer};
 use crate::error::ApiResult;
@@ -38,12 +38,7 @@ async fn export(
     query: web::Query<ExportQuery>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
-    let document = store
-        .read({
-            let id = id.clone();
-            move |conn| transfer::export(conn, &id)
-        })
-        .await?;
+    let document = store.export_production(id.clone()).await?;
     match query.format {
         ExportFormat::Json => Ok(HttpResponse::Ok().json(document)),
         ExportFormat::Xlsx => {
@@ -70,8 +65,6 @@ async fn export(
 }
 
 async fn import(store: web::Data<Store>, JsonObject(body): JsonObject) -> ApiResult<HttpResponse> {
-    let production = store
-        .write(move |tx| transfer::import(tx, Value::Object(body)))
-        .await?;
+    let production = store.import_production(Value::Object(body)).await?;
     Ok(HttpResponse::Created().json(production))
 }

@@ -108,3 +108,10 @@ pub fn conflicts(conn: &Connection, all: bool, limit: usize) -> Result<Vec<Confl
     let rows = stmt.query_map(params![all, limit as i64], from_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
+
+impl crate::Store {
+    /// The conflict log, newest first; open conflicts only unless `all`.
+    pub async fn conflicts(&self, all: bool, limit: usize) -> Result<Vec<ConflictRecord>> {
+        self.read(move |conn| conflicts(conn, all, limit)).await
+    }
+}

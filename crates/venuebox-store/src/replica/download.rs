@@ -5,6 +5,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::Anchor;
 use super::holdings;
 use super::pull::{self, pending};
 use super::{CREATED_FIELD, DELETED_FIELD, meta_delete, meta_get, meta_set, parse_object};
@@ -326,4 +327,64 @@ pub fn for_each_production_row(
         visit(&uuid, &kind);
     }
     Ok(())
+}
+
+impl crate::Store {
+    pub async fn download_state(&self) -> Result<Option<DownloadState>> {
+        self.read(download_state).await
+    }
+
+    /// Starts staging `production` as of hub sequence `at_seq` ([`begin_download`]).
+    pub async fn begin_download(&self, production: String, at_seq: i64) -> Result<DownloadState> {
+        self.write(move |tx| begin_download(tx.conn(), &production, at_seq))
+            .await
+    }
+
+    /// Stages one chunk ([`stage_chunk`]).
+    pub async fn stage_download(&self, rows: Vec<StagedRow>) -> Result<DownloadState> {
+        self.write(move |tx| stage_chunk(tx.conn(), &rows)).await
+    }
+
+    /// Installs the staged `production` ([`install_download`]); a box that holds nothing else
+    /// then pulls on from `at_seq` (whether it does is the second value).
+    pub async fn install_download(
+        &self,
+        production: String,
+        at_seq: i64,
+        anchor: Option<Anchor>,
+    ) -> Result<(Installed, bool)> {
+        self.write(move |tx| {
+            let installed = install_download(tx)?;
+            let moved = super::hub_state::start_from_download(
+                tx.conn(),
+                &production,
+                at_seq,
+                anchor.as_ref(),
+            )?;
+            Ok((installed, moved))
+        })
+        .await
+    }
+
+    /// Folds the production's rows, in the hub's digest order ([`for_each_production_row`]),
+    /// into `state` with `visit`.
+    pub async fn fold_production_rows<T, F>(
+        &self,
+        production: String,
+        state: T,
+        visit: F,
+    ) -> Result<T>
+    where
+        T: Send + 'static,
+        F: Fn(&mut T, &str, &str) + Send + 'static,
+    {
+        self.read(move |conn| {
+            let mut state = state;
+            for_each_production_row(conn, &production, |uuid, kind| {
+                visit(&mut state, uuid, kind)
+            })?;
+            Ok(state)
+        })
+        .await
+    }
 }

@@ -70,3 +70,20 @@ pub(crate) fn mark_downloaded(conn: &Connection, production: &str) -> Result<()>
         .execute(params![production, clock::now_iso()])?;
     Ok(())
 }
+
+impl crate::Store {
+    /// Records this box's lock on a production (or its release) as the hub confirmed it.
+    pub async fn set_locked(&self, production: String, locked: bool) -> Result<()> {
+        self.write(move |tx| set_locked(tx.conn(), &production, locked))
+            .await
+    }
+
+    /// Holds a production: its rows are pulled from now on.
+    pub async fn hold(&self, production: String) -> Result<()> {
+        self.write(move |tx| hold(tx.conn(), &production)).await
+    }
+
+    pub async fn holding_details(&self) -> Result<Vec<Holding>> {
+        self.read(holding_details).await
+    }
+}

@@ -263,3 +263,72 @@ pub fn start_from_download(
     }
     move_cursor(conn, current, at_seq, anchor)
 }
+
+/// How far this node got with its hub, for the hub to check at hello.
+#[derive(Debug, Clone, Default)]
+pub struct HubProgress {
+    /// The hub's epoch this node synced with (none before the first contact).
+    pub epoch: Option<String>,
+    pub cursor: i64,
+    pub anchor: Option<Anchor>,
+    /// The highest outbox sequence the hub acknowledged.
+    pub acked: i64,
+}
+
+/// What accepting a hub's hello changed here.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Accepted {
+    /// The queue was numbered after the new hub's sequence (after adopting it).
+    pub renumbered: bool,
+    /// Numbering continues after sequences the hub holds but this database forgot.
+    pub advanced: bool,
+}
+
+impl crate::Store {
+    pub async fn hub_progress(&self) -> Result<HubProgress> {
+        self.read(|conn| {
+            Ok(HubProgress {
+                epoch: hub_epoch(conn)?,
+                cursor: cursor(conn)?,
+                anchor: anchor(conn)?,
+                acked: acked(conn)?,
+            })
+        })
+        .await
+    }
+
+    /// After a hello: remembers the hub's epoch, forgets tombstones older than its window,
+    /// and numbers the queue after the last sequence the hub holds from this node.
+    pub async fn accept_hub(
+        &self,
+        epoch: String,
+        hub_last: i64,
+        tombstone_window_secs: i64,
+    ) -> Result<Accepted> {
+        self.write(move |tx| {
+            set_hub_epoch(tx.conn(), &epoch)?;
+            tombstones::prune(tx.conn(), tombstone_window_secs)?;
+            if renumber_for_new_hub(tx.conn(), hub_last)? {
+                return Ok(Accepted {
+                    renumbered: true,
+                    advanced: false,
+                });
+            }
+            Ok(Accepted {
+                renumbered: false,
+                advanced: outbox::advance_node_seq(tx.conn(), hub_last)?,
+            })
+        })
+        .await
+    }
+
+    /// Accepts a replaced hub ([`adopt_new_hub`]); returns the entries queued for it.
+    pub async fn adopt_new_hub(&self) -> Result<usize> {
+        self.write(adopt_new_hub).await
+    }
+
+    /// The hub sequence this node has pulled up to.
+    pub async fn sync_cursor(&self) -> Result<i64> {
+        self.read(cursor).await
+    }
+}

@@ -64,3 +64,32 @@ pub fn sync_log(conn: &Connection, limit: usize) -> Result<Vec<SyncLogEntry>> {
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
+
+impl crate::Store {
+    /// The newest sync rounds, newest first.
+    pub async fn sync_log(&self, limit: usize) -> Result<Vec<SyncLogEntry>> {
+        self.read(move |conn| sync_log(conn, limit)).await
+    }
+
+    /// Records a sync round (or its failure) in the sync log.
+    pub async fn log_sync_round(
+        &self,
+        direction: &'static str,
+        started_at: String,
+        records: i64,
+        conflicts: i64,
+        error: Option<String>,
+    ) -> Result<()> {
+        self.write(move |tx| {
+            log_round(
+                tx.conn(),
+                direction,
+                &started_at,
+                records,
+                conflicts,
+                error.as_deref(),
+            )
+        })
+        .await
+    }
+}

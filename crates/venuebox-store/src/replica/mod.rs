@@ -32,11 +32,11 @@ use crate::error::{Result, StoreError};
 pub use conflicts::{ConflictRecord, conflicts};
 pub use download::{DownloadState, Installed, StagedRow};
 pub use holdings::{Holding, hold, holding_details, holdings, set_locked};
-pub use hub_state::{Anchor, adopt_new_hub, cursor, hub_epoch};
+pub use hub_state::{Accepted, Anchor, HubProgress, adopt_new_hub, cursor, hub_epoch};
 pub use log::{SyncLogEntry, log_round, sync_log};
 pub use outbox::{
-    LocalChange, OutboxBatch, OutboxEntry, OutboxOp, QueueStats, ack, queue_stats, record_local,
-    unacked, unacked_batch,
+    LocalChange, OutboxBatch, OutboxEntry, OutboxOp, PushBatch, QueueStats, ack, queue_stats,
+    record_local, unacked, unacked_batch,
 };
 pub use pull::{Applied, PulledChange, apply_changes, apply_pulled};
 

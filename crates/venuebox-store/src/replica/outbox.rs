@@ -421,3 +421,62 @@ pub fn queue_stats(conn: &Connection) -> Result<QueueStats> {
         last_node_seq: last_node_seq(conn)?,
     })
 }
+
+/// The next batch to push, and the pull cursor the hub checks it against.
+#[derive(Debug, Clone)]
+pub struct PushBatch {
+    pub batch: OutboxBatch,
+    pub cursor: i64,
+}
+
+impl crate::Store {
+    /// The oldest unacknowledged entries after `after` (at most `limit`), with the cursor.
+    pub async fn next_push_batch(&self, after: i64, limit: usize) -> Result<Option<PushBatch>> {
+        self.read(move |conn| {
+            let cursor = hub_state::cursor(conn)?;
+            Ok(unacked_batch(conn, after, limit)?.map(|batch| PushBatch { batch, cursor }))
+        })
+        .await
+    }
+
+    /// Records the hub's acknowledgements of a push, and the round in the sync log when it
+    /// applied anything.
+    pub async fn record_push(
+        &self,
+        acks: Vec<(i64, i64)>,
+        started_at: String,
+        applied: i64,
+        conflicts: i64,
+    ) -> Result<()> {
+        self.write(move |tx| {
+            ack(tx.conn(), &acks)?;
+            if applied > 0 {
+                super::log_round(tx.conn(), "push", &started_at, applied, conflicts, None)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// The queue's figures, the productions held, and their details, in one read.
+    pub async fn replica_overview(&self) -> Result<(QueueStats, Vec<String>, Vec<super::Holding>)> {
+        self.read(|conn| {
+            Ok((
+                queue_stats(conn)?,
+                super::holdings(conn)?,
+                super::holding_details(conn)?,
+            ))
+        })
+        .await
+    }
+
+    /// The entries still waiting for the hub (for tests and diagnostics).
+    /// The outbox's length and age ([`queue_stats`]).
+    pub async fn queue_stats(&self) -> Result<QueueStats> {
+        self.read(queue_stats).await
+    }
+
+    pub async fn unacked_entries(&self, limit: usize) -> Result<Vec<OutboxEntry>> {
+        self.read(move |conn| unacked(conn, 0, limit)).await
+    }
+}

@@ -329,3 +329,45 @@ fn apply_delete(
     )?;
     Ok(true)
 }
+
+impl crate::Store {
+    /// Where a pull starts: the cursor, and the productions held.
+    pub async fn pull_position(&self) -> Result<(i64, Vec<String>)> {
+        self.read(|conn| Ok((hub_state::cursor(conn)?, super::holdings(conn)?)))
+            .await
+    }
+
+    /// Applies a pulled page ([`apply_pulled`]) and logs the round; `None` when the cursor
+    /// moved on meanwhile.
+    pub async fn apply_pull(
+        &self,
+        from: i64,
+        changes: Vec<PulledChange>,
+        to: i64,
+        anchor: Option<Anchor>,
+        started_at: String,
+    ) -> Result<Option<Applied>> {
+        self.write(move |tx| {
+            let Some(applied) = apply_pulled(tx, from, &changes, to, anchor.as_ref())? else {
+                return Ok(None);
+            };
+            if !changes.is_empty() {
+                super::log_round(
+                    tx.conn(),
+                    "pull",
+                    &started_at,
+                    changes.len() as i64,
+                    applied.conflicts as i64,
+                    None,
+                )?;
+            }
+            Ok(Some(applied))
+        })
+        .await
+    }
+
+    /// Applies hub changes without moving the cursor ([`apply_changes`]).
+    pub async fn apply_hub_changes(&self, changes: Vec<PulledChange>) -> Result<Applied> {
+        self.write(move |tx| apply_changes(tx, &changes)).await
+    }
+}

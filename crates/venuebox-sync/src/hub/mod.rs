@@ -21,7 +21,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use tokio_postgres::config::SslMode;
 use tokio_postgres::{AsyncMessage, Client, Config, NoTls};
-use venuebox_store::replica::Anchor;
+use venuebox_store::replica::{Anchor, HubProgress};
 
 use crate::error::{Result, SyncError};
 
@@ -242,15 +242,6 @@ pub struct Hello {
     pub restored: Option<String>,
 }
 
-/// How far a node got with the hub, for `hello` to check.
-#[derive(Debug, Clone, Default)]
-pub struct Progress {
-    pub cursor: i64,
-    pub anchor: Option<Anchor>,
-    /// The highest outbox sequence the hub acknowledged.
-    pub acked: i64,
-}
-
 /// A session with the hub.
 pub struct HubSession {
     client: Client,
@@ -267,7 +258,7 @@ impl HubSession {
         node_id: &str,
         node_name: &str,
         node_wall_ms: i64,
-        progress: &Progress,
+        progress: &HubProgress,
     ) -> Result<Hello> {
         let anchor = progress
             .anchor

@@ -596,26 +596,19 @@ async fn a_stale_pull_page_never_moves_the_cursor_backwards() {
     let store = venue.store().clone();
     let cursor = move || {
         let store = store.clone();
-        async move {
-            store
-                .read(venuebox_store::replica::hub_state::cursor)
-                .await
-                .unwrap()
-        }
+        async move { store.sync_cursor().await.unwrap() }
     };
     let caught_up = cursor().await;
     assert_eq!(caught_up, 31);
     let applied = venue
         .store()
-        .write(move |tx| {
-            venuebox_store::replica::apply_pulled(
-                tx,
-                0,
-                &page.changes,
-                page.next_cursor,
-                page.anchor.as_ref(),
-            )
-        })
+        .apply_pull(
+            0,
+            page.changes,
+            page.next_cursor,
+            page.anchor,
+            venuebox_store::clock::now_iso(),
+        )
         .await
         .unwrap();
     assert!(applied.is_none(), "the stale page is refused");

@@ -143,17 +143,11 @@ impl Node {
     }
 
     pub async fn queue_length(&self) -> i64 {
-        self.store()
-            .read(|conn| Ok(venuebox_store::replica::queue_stats(conn)?.queue_length))
-            .await
-            .unwrap()
+        self.store().queue_stats().await.unwrap().queue_length
     }
 
     pub async fn conflicts(&self) -> Vec<venuebox_store::replica::ConflictRecord> {
-        self.store()
-            .read(|conn| venuebox_store::replica::conflicts(conn, true, 10_000))
-            .await
-            .unwrap()
+        self.store().conflicts(true, 10_000).await.unwrap()
     }
 }
 

@@ -58,11 +58,7 @@ async fn every_write_commits_with_its_outbox_entry_and_refused_ones_leave_none()
             .is_err()
     );
     assert_eq!(a.queue_length().await, 3, "production, source, note");
-    let entries = a
-        .store()
-        .read(|conn| venuebox_store::replica::unacked(conn, 0, 100))
-        .await
-        .unwrap();
+    let entries = a.store().unacked_entries(100).await.unwrap();
     let seqs: Vec<i64> = entries.iter().map(|e| e.node_seq).collect();
     assert_eq!(seqs, vec![1, 2, 3], "gap-free, in commit order");
     assert_eq!(
@@ -152,13 +148,7 @@ async fn the_same_field_edited_in_two_places_keeps_the_loser_in_the_conflict_log
     // Resolving on the office node ("theirs": put the office value back) is itself a change.
     let id = b.conflicts().await[0].id;
     b.store()
-        .write(move |tx| {
-            venuebox_store::resolution::resolve(
-                tx,
-                id,
-                venuebox_store::resolution::Resolution::Theirs,
-            )
-        })
+        .resolve_conflict(id, venuebox_store::Resolution::Theirs)
         .await
         .unwrap();
     b.sync(&hub.url).await.unwrap();
@@ -176,13 +166,7 @@ async fn the_same_field_edited_in_two_places_keeps_the_loser_in_the_conflict_log
     // Resolving twice is refused.
     let again = b
         .store()
-        .write(move |tx| {
-            venuebox_store::resolution::resolve(
-                tx,
-                id,
-                venuebox_store::resolution::Resolution::Ours,
-            )
-        })
+        .resolve_conflict(id, venuebox_store::Resolution::Ours)
         .await;
     assert!(matches!(
         again,
@@ -350,9 +334,7 @@ async fn delete_wins_over_a_concurrent_update_which_is_kept_as_a_conflict() {
             "{}: {:?} {:?}",
             node.name,
             node.rows("checklist-item").await,
-            node.store()
-                .read(|c| venuebox_store::replica::unacked(c, 0, 10))
-                .await
+            node.store().unacked_entries(10).await
         );
         let conflicts = node.conflicts().await;
         assert_eq!(conflicts.len(), 1, "{}: {conflicts:?}", node.name);
@@ -622,11 +604,7 @@ async fn a_venue_box_pulls_only_the_productions_it_holds_plus_global_data() {
         .await
         .unwrap();
     office.sync(&hub.url).await.unwrap();
-    venue
-        .store()
-        .write(|tx| venuebox_store::replica::hold(tx.conn(), "ours"))
-        .await
-        .unwrap();
+    venue.store().hold("ours".into()).await.unwrap();
     // The production header itself is in its production's scope, so holding before it
     // arrives is enough for the rows that follow it in the log.
     venue.sync(&hub.url).await.unwrap();

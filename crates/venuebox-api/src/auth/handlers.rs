@@ -1,0 +1,285 @@
+//! The sign-in page and the credential endpoints: signing in and out, who am I, device
+//! tokens, passphrases; and the admin passphrase a box makes on its first start.
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::header;
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use serde_json::json;
+use venuebox_store::{Store, StoreError, clock};
+
+use super::secrets::{
+    generate_passphrase, hash_passphrase, hash_secret, random_id, random_secret, verify_passphrase,
+};
+use super::{AuthState, Principal, Role, SESSION_COOKIE, admin, public, urlencode, viewer};
+use crate::config::AuthMode;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::JsonObject;
+
+/// Makes sure an admin passphrase exists. Returns a newly generated one, which the caller
+/// shows once; `provisioned` (VENUEBOX_ADMIN_PASSPHRASE) is used instead when given.
+pub async fn ensure_admin_passphrase(
+    store: &Store,
+    provisioned: Option<String>,
+) -> venuebox_store::Result<Option<String>> {
+    if let Some(passphrase) = provisioned.filter(|p| !p.is_empty()) {
+        let hash = hash_passphrase(&passphrase);
+        store.provision_credential("admin", hash).await?;
+        return Ok(None);
+    }
+    if store.has_credential("admin").await? {
+        return Ok(None);
+    }
+    let passphrase = generate_passphrase();
+    let hash = hash_passphrase(&passphrase);
+    store.provision_credential("admin", hash).await?;
+    Ok(Some(passphrase))
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/login", public(web::get().to(login_page)))
+        .route("/login", public(web::post().to(login_form)))
+        .route("/logout", public(web::post().to(logout)))
+        .route("/api/auth/login", public(web::post().to(api_login)))
+        .route("/api/auth/me", viewer(web::get().to(me)))
+        .route("/api/auth/tokens", admin(web::get().to(list_tokens)))
+        .route("/api/auth/tokens", admin(web::post().to(create_token)))
+        .route(
+            "/api/auth/tokens/{id}",
+            admin(web::delete().to(revoke_token)),
+        )
+        .route(
+            "/api/auth/passphrases",
+            admin(web::post().to(set_passphrase)),
+        );
+}
+
+/// Checks a passphrase against every role's; the highest role that matches wins.
+async fn check_passphrase(store: &Store, passphrase: String) -> Option<Role> {
+    let hashes = store.credential_hashes().await.ok()?;
+    web::block(move || {
+        let mut matched: Vec<Role> = hashes
+            .iter()
+            .filter(|(_, hash)| verify_passphrase(&passphrase, hash))
+            .filter_map(|(role, _)| Role::parse(role))
+            .collect();
+        matched.sort();
+        matched.pop()
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+/// The login shared by the form and the JSON endpoint: rate limit, check, start a session.
+async fn sign_in(
+    req: &HttpRequest,
+    store: &Store,
+    state: &AuthState,
+    passphrase: String,
+) -> Result<(Role, Cookie<'static>), ApiError> {
+    let ip = req
+        .peer_addr()
+        .map(|a| a.ip())
+        .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    if let Some(retry_after) = state.limiter.blocked_for(ip) {
+        return Err(ApiError::TooManyAttempts { retry_after });
+    }
+    let Some(role) = check_passphrase(store, passphrase).await else {
+        state.limiter.record_failure(ip);
+        return Err(ApiError::InvalidCredentials("Wrong passphrase"));
+    };
+    state.limiter.record_success(ip);
+    let secret = random_secret();
+    let hash = hash_secret(&secret);
+    let expires = clock::format_iso(clock::now() + state.session_ttl);
+    store.start_session(hash, role.as_str(), expires).await?;
+    let cookie = Cookie::build(SESSION_COOKIE, secret)
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .max_age(actix_web::cookie::time::Duration::seconds(
+            state.session_ttl.as_secs() as i64,
+        ))
+        .finish();
+    Ok((role, cookie))
+}
+
+#[derive(Debug, Deserialize)]
+struct LoginForm {
+    passphrase: String,
+    next: Option<String>,
+}
+
+/// Only local paths, so the login page cannot be used to send people elsewhere.
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(path) if path.starts_with('/') && !path.starts_with("//") => path.to_owned(),
+        _ => "/".to_owned(),
+    }
+}
+
+async fn login_page(query: web::Query<HashMap<String, String>>) -> HttpResponse {
+    let next = safe_next(query.get("next").map(String::as_str));
+    let failed = query.contains_key("failed");
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(crate::pages::login(&next, failed))
+}
+
+async fn login_form(
+    req: HttpRequest,
+    store: web::Data<Store>,
+    state: web::Data<AuthState>,
+    form: web::Form<LoginForm>,
+) -> ApiResult<HttpResponse> {
+    let form = form.into_inner();
+    let next = safe_next(form.next.as_deref());
+    match sign_in(&req, &store, &state, form.passphrase).await {
+        Ok((_, cookie)) => Ok(HttpResponse::SeeOther()
+            .cookie(cookie)
+            .insert_header((header::LOCATION, next))
+            .finish()),
+        // A person at the form gets the form again, with a message.
+        Err(ApiError::InvalidCredentials(_)) => Ok(HttpResponse::SeeOther()
+            .insert_header((
+                header::LOCATION,
+                format!("/login?failed=1&next={}", urlencode(&next)),
+            ))
+            .finish()),
+        Err(refusal) => Err(refusal),
+    }
+}
+
+async fn api_login(
+    req: HttpRequest,
+    store: web::Data<Store>,
+    state: web::Data<AuthState>,
+    JsonObject(body): JsonObject,
+) -> ApiResult<HttpResponse> {
+    let passphrase = body
+        .get("passphrase")
+        .and_then(|v| v.as_str())
+        .map(str::to_owned)
+        .ok_or_else(|| StoreError::MissingField {
+            field: "passphrase".into(),
+        })?;
+    let (role, cookie) = sign_in(&req, &store, &state, passphrase).await?;
+    Ok(HttpResponse::Ok()
+        .cookie(cookie)
+        .json(json!({"role": role.as_str()})))
+}
+
+async fn logout(req: HttpRequest, store: web::Data<Store>) -> HttpResponse {
+    if let Some(cookie) = req.cookie(SESSION_COOKIE) {
+        let hash = hash_secret(cookie.value());
+        let _ = store.end_session(hash).await;
+    }
+    let mut gone = Cookie::build(SESSION_COOKIE, "")
+        .path("/")
+        .http_only(true)
+        .finish();
+    gone.make_removal();
+    HttpResponse::Ok()
+        .cookie(gone)
+        .json(json!({"success": true}))
+}
+
+async fn me(req: HttpRequest, state: web::Data<AuthState>) -> HttpResponse {
+    let role = req.extensions().get::<Principal>().map(|p| p.role.as_str());
+    HttpResponse::Ok().json(json!({"role": role, "mode": match state.mode { AuthMode::Open => "open", AuthMode::Passphrase => "passphrase" }}))
+}
+
+fn role_field(body: &serde_json::Map<String, serde_json::Value>) -> Result<Role, StoreError> {
+    body.get("role")
+        .and_then(|v| v.as_str())
+        .and_then(Role::parse)
+        .ok_or_else(|| {
+            StoreError::invalid("role", "Field \"role\" must be viewer, editor or admin")
+        })
+}
+
+async fn create_token(
+    store: web::Data<Store>,
+    JsonObject(body): JsonObject,
+) -> ApiResult<HttpResponse> {
+    let role = role_field(&body)?;
+    let name = body
+        .get("name")
+        .and_then(|v| v.as_str())
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .unwrap_or("device")
+        .to_owned();
+    let secret = format!("vbx_{}", random_secret());
+    let hash = hash_secret(&secret);
+    let info = store
+        .create_token(random_id(), name, role.as_str(), hash)
+        .await?;
+    Ok(HttpResponse::Created().json(json!({
+        "token": secret, "id": info.id, "name": info.name, "role": info.role,
+        "createdAt": info.created_at,
+        "message": "Store this token now: the box keeps only its hash and cannot show it again",
+    })))
+}
+
+async fn list_tokens(store: web::Data<Store>) -> ApiResult<HttpResponse> {
+    Ok(HttpResponse::Ok().json(store.tokens().await?))
+}
+
+async fn revoke_token(store: web::Data<Store>, id: web::Path<String>) -> ApiResult<HttpResponse> {
+    if store.revoke_token(id.into_inner()).await? {
+        Ok(HttpResponse::Ok().json(json!({"success": true})))
+    } else {
+        Err(StoreError::NotFound { label: "Token" }.into())
+    }
+}
+
+/// Sets (or, with `passphrase: null` for viewer, removes) a role's passphrase; ends that
+/// role's browser sessions.
+async fn set_passphrase(
+    store: web::Data<Store>,
+    JsonObject(body): JsonObject,
+) -> ApiResult<HttpResponse> {
+    let role = role_field(&body)?;
+    let passphrase = body
+        .get("passphrase")
+        .and_then(|v| v.as_str())
+        .map(str::to_owned);
+    match passphrase {
+        Some(p) if p.chars().count() < 8 => Err(StoreError::invalid(
+            "passphrase",
+            "A passphrase needs at least 8 characters",
+        )
+        .into()),
+        Some(p) => {
+            let hash = web::block(move || hash_passphrase(&p))
+                .await
+                .map_err(|e| StoreError::Internal(e.to_string()))?;
+            store.replace_credential(role.as_str(), hash).await?;
+            Ok(HttpResponse::Ok().json(json!({"success": true, "role": role.as_str()})))
+        }
+        None if role == Role::Admin => {
+            Err(StoreError::invalid("passphrase", "The admin passphrase cannot be removed").into())
+        }
+        None => {
+            store.remove_credential(role.as_str()).await?;
+            Ok(HttpResponse::Ok()
+                .json(json!({"success": true, "role": role.as_str(), "removed": true})))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_local_next_paths() {
+        assert_eq!(safe_next(Some("/equipment")), "/equipment");
+        assert_eq!(safe_next(Some("//evil.example")), "/");
+        assert_eq!(safe_next(Some("https://evil.example")), "/");
+    }
+}
