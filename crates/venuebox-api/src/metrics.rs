@@ -1,12 +1,9 @@
-//! `GET /metrics`: Prometheus text exposition.
+//! `GET /metrics`: Prometheus text exposition (format 0.0.4), written by `prometheus-client`.
 //!
 //! Requests are counted by method, route pattern (`/api/sources/{key}`, never a uuid, so label
 //! cardinality stays bounded) and status, with a latency histogram per route. Store, realtime
 //! and database-size figures are read at scrape time from the counters their owners keep
-//! (the writer's atomics, the hub), so scraping costs the write path nothing.
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::Mutex;
+//! (the writer's atomics, the rooms), so scraping costs the write path nothing.
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
@@ -14,6 +11,13 @@ use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{HttpResponse, web};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::prometheus_text::{CONTENT_TYPE, encode};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 use venuebox_store::Store;
 
 use crate::routes::server::ServerFacts;
@@ -23,38 +27,62 @@ const BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 ];
 
-#[derive(Default)]
-struct Latency {
-    buckets: [u64; BUCKETS.len()],
-    sum: f64,
-    count: u64,
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: String,
+    route: String,
+    status: u16,
 }
 
-#[derive(Default)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    method: String,
+    route: String,
+}
+
+type LatencyFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
+
+/// The request metrics, kept from start; everything else is read at scrape time.
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
-    latency: Mutex<BTreeMap<(String, String), Latency>>,
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: LatencyFamily,
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        let requests = Family::<RequestLabels, Counter>::default();
+        let latency: LatencyFamily = Family::new_with_constructor(|| Histogram::new(BUCKETS));
+        let mut registry = Registry::default();
+        registry.register(
+            "venuebox_http_requests",
+            "HTTP requests by method, route and status",
+            requests.clone(),
+        );
+        registry.register(
+            "venuebox_http_request_duration_seconds",
+            "Time to answer, by method and route",
+            latency.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            latency,
+        }
+    }
 }
 
 impl Metrics {
-    fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
-        *self
-            .requests
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry((method.to_owned(), route.to_owned(), status))
-            .or_default() += 1;
-        let mut latency = self.latency.lock().unwrap_or_else(|p| p.into_inner());
-        let entry = latency
-            .entry((method.to_owned(), route.to_owned()))
-            .or_default();
-        for (bucket, bound) in entry.buckets.iter_mut().zip(BUCKETS) {
-            if seconds <= bound {
-                *bucket += 1;
-            }
-        }
-        entry.sum += seconds;
-        entry.count += 1;
+    fn observe(&self, method: String, route: String, status: u16, seconds: f64) {
+        let route = RouteLabels { method, route };
+        self.latency.get_or_create(&route).observe(seconds);
+        self.requests
+            .get_or_create(&RequestLabels {
+                method: route.method,
+                route: route.route,
+                status,
+            })
+            .inc();
     }
 }
 
@@ -73,20 +101,13 @@ pub async fn record(
             .match_pattern()
             .unwrap_or_else(|| "unmatched".to_owned());
         metrics.observe(
-            &method,
-            &route,
+            method,
+            route,
             response.status().as_u16(),
             started.elapsed().as_secs_f64(),
         );
     }
     Ok(response)
-}
-
-fn label(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }
 
 pub async fn expose(
@@ -96,62 +117,6 @@ pub async fn expose(
     facts: web::Data<ServerFacts>,
     sync: web::Data<venuebox_sync::SyncEngine>,
 ) -> HttpResponse {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "# HELP venuebox_http_requests_total HTTP requests by method, route and status."
-    );
-    let _ = writeln!(out, "# TYPE venuebox_http_requests_total counter");
-    for ((method, route, status), count) in metrics
-        .requests
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .iter()
-    {
-        let _ = writeln!(
-            out,
-            "venuebox_http_requests_total{{method=\"{}\",route=\"{}\",status=\"{status}\"}} {count}",
-            label(method),
-            label(route)
-        );
-    }
-    let _ = writeln!(
-        out,
-        "# HELP venuebox_http_request_duration_seconds Time to answer, by method and route."
-    );
-    let _ = writeln!(
-        out,
-        "# TYPE venuebox_http_request_duration_seconds histogram"
-    );
-    for ((method, route), latency) in metrics
-        .latency
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .iter()
-    {
-        let labels = format!("method=\"{}\",route=\"{}\"", label(method), label(route));
-        for (count, bound) in latency.buckets.iter().zip(BUCKETS) {
-            let _ = writeln!(
-                out,
-                "venuebox_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {count}"
-            );
-        }
-        let _ = writeln!(
-            out,
-            "venuebox_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
-            latency.count
-        );
-        let _ = writeln!(
-            out,
-            "venuebox_http_request_duration_seconds_sum{{{labels}}} {}",
-            latency.sum
-        );
-        let _ = writeln!(
-            out,
-            "venuebox_http_request_duration_seconds_count{{{labels}}} {}",
-            latency.count
-        );
-    }
     let stats = store.writer_stats();
     let counters = [
         (
@@ -180,11 +145,11 @@ pub async fn expose(
             realtime.rooms.evictions() as f64,
         ),
     ];
+    // Scrape-time figures go in a registry of constants made for this scrape.
+    let mut now = Registry::default();
     for (name, help, value) in counters {
-        let _ = writeln!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
-        );
+        let name = name.strip_suffix("_total").unwrap_or(name);
+        now.register(name, help.trim_end_matches('.'), ConstCounter::new(value));
     }
     let database = store.path().to_owned();
     let bytes: u64 = ["", "-wal"]
@@ -243,12 +208,11 @@ pub async fn expose(
         ),
     ];
     for (name, help, value) in gauges {
-        let _ = writeln!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
-        );
+        now.register(name, help.trim_end_matches('.'), ConstGauge::new(value));
     }
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(out)
+    let mut out = String::new();
+    // Writing into a String cannot fail.
+    let _ = encode(&mut out, &metrics.registry);
+    let _ = encode(&mut out, &now);
+    HttpResponse::Ok().content_type(CONTENT_TYPE).body(out)
 }
