@@ -58,7 +58,7 @@ for prefix in /api ""; do
     check "$prefix stale version" 409 '.code == "VERSION_CONFLICT"' "${json[@]}" -X PUT \
         -d '{"name":"x","version":9}' "$base$prefix/productions/$id"
     check "$prefix malformed JSON" 400 '.code == "MALFORMED_JSON"' "${json[@]}" -X POST -d '{"name":' "$base$prefix/sends"
-    # CORS preflight of a JSON PUT from the app's dev origin (contract §1.3).
+    # CORS preflight of a JSON PUT from the app's dev origin (docs/contract.md §1.3).
     if curl -sS -o /dev/null -D - -X OPTIONS -H 'Origin: http://localhost:3011' \
         -H 'Access-Control-Request-Method: PUT' -H 'Access-Control-Request-Headers: content-type' \
         "$base$prefix/sources/x" | grep -qi '^access-control-allow-origin: http://localhost:3011'; then

@@ -178,7 +178,7 @@ async fn admin_script() -> HttpResponse {
         .body(crate::pages::ADMIN_JS)
 }
 
-/// CORS. Open mode keeps the old server's permissive CORS (contract §1.3), without
+/// CORS. Open mode keeps the old server's permissive CORS (docs/contract.md §1.3), without
 /// credentials. Passphrase mode lets only the configured origins call with credentials;
 /// same-origin use (the app served by the box, `/admin`) needs no CORS at all.
 fn cors(config: &Config) -> Cors {

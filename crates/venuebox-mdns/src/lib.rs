@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use mdns_sd::{DaemonEvent, IfKind, ServiceDaemon, ServiceEvent, ServiceInfo};
 use serde::{Deserialize, Serialize};
 
-/// The service type the crew app looks for (contract §6.1).
+/// The service type the crew app looks for (docs/contract.md §6.1).
 pub const SERVICE_TYPE: &str = "_video-prod-api._tcp.local.";
 /// So the box shows up in ordinary service browsers too.
 pub const HTTP_SERVICE_TYPE: &str = "_http._tcp.local.";
@@ -143,7 +143,7 @@ fn ipv4_list(addresses: &[IpAddr]) -> String {
         .join(",")
 }
 
-/// The TXT records of contract §6.1 plus `api`, the node id and name.
+/// The TXT records of docs/contract.md §6.1 plus `api`, the node id and name.
 pub fn txt_records(announcement: &Announcement, addresses: &[IpAddr]) -> BTreeMap<String, String> {
     BTreeMap::from([
         ("version".to_owned(), announcement.version.clone()),

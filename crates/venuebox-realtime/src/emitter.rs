@@ -1,4 +1,4 @@
-//! Committed writes become realtime events (contract §5.4, §5.5), from one place: whatever
+//! Committed writes become realtime events (docs/contract.md §5.4, §5.5), from one place: whatever
 //! wrote them (a REST request, sync, a download), every change the store commits passes
 //! through here, and the kind's registry entry says where it goes and what it looks like.
 use std::sync::Arc;

@@ -39,7 +39,7 @@ pub struct RealtimeSettings {
 
 impl Default for RealtimeSettings {
     fn default() -> Self {
-        // The old server's Socket.IO defaults (contract §5.1).
+        // The old server's Socket.IO defaults (docs/contract.md §5.1).
         RealtimeSettings {
             ping_interval_ms: 25_000,
             ping_timeout_ms: 20_000,
@@ -75,7 +75,7 @@ impl Realtime {
 }
 
 /// `POST /api/server/global-reset`: tells every open app to clear its local data
-/// (contract §3.1). It does not touch the box's database.
+/// (docs/contract.md §3.1). It does not touch the box's database.
 pub async fn global_reset(realtime: web::Data<Realtime>) -> HttpResponse {
     let clients = realtime.rooms.connection_count();
     realtime.rooms.emit(

@@ -241,7 +241,7 @@ impl Connection {
         None
     }
 
-    /// The client events of contract §5.3.
+    /// The client events of docs/contract.md §5.3.
     fn on_event(&mut self, name: &str, data: &Value) {
         let text = |key: &str| {
             data.get(key)

@@ -17,7 +17,7 @@ use crate::error::{Result, StoreError};
 use crate::model::{Entity, Row, StoredRow};
 use crate::registry::{ChildList, FieldDef, FieldType, KeyStyle, KindDef, Scope, WireCase};
 
-/// Keys the crew app sends with writes that are not row data (contract §1.2), and keys the
+/// Keys the crew app sends with writes that are not row data (docs/contract.md §1.2), and keys the
 /// server owns that a client may echo back from a response.
 const IGNORED_KEYS: &[&str] = &[
     "metadata",

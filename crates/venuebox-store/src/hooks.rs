@@ -75,7 +75,7 @@ pub fn checklist_completion(ctx: &mut WriteCtx<'_>) -> Result<()> {
     Ok(())
 }
 
-/// A cable created without a display id is named `<out8>_<type>_<in8>` (contract §3.8).
+/// A cable created without a display id is named `<out8>_<type>_<in8>` (docs/contract.md §3.8).
 pub fn cable_display_id(ctx: &mut WriteCtx<'_>) -> Result<()> {
     if ctx.existing.is_some() || !ctx.fields.get("id").is_none_or(Value::is_null) {
         return Ok(());
@@ -304,7 +304,7 @@ fn echoed_cards(value: Value) -> Result<Value> {
 }
 
 /// The equipment library's wire shape is the database row the app was written against
-/// (contract §3.11): snake_case, `io_architecture` as `direct`/`card-based`, nested
+/// (docs/contract.md §3.11): snake_case, `io_architecture` as `direct`/`card-based`, nested
 /// `equipment_io_ports` and `equipment_cards[].equipment_card_io`.
 pub fn encode_equipment(entity: &Entity) -> Value {
     let data = &entity.data;

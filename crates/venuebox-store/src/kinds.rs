@@ -1,4 +1,4 @@
-//! The kinds of the crew app's data model (contract §7), declared once.
+//! The kinds of the crew app's data model (docs/contract.md §7), declared once.
 //!
 //! To add a kind: add a definition to [`build`]. Routes, validation, storage, realtime events
 //! and sync pick it up; no migration is needed because rows live in the generic `entities` table.
@@ -39,7 +39,7 @@ pub const SURFACE_TYPE: &[&str] = &["FRONT", "REAR", "DUAL_VISION", "MAPPED"];
 /// `settings-defaults.json`).
 pub const SETTINGS_DEFAULTS_JSON: &str = include_str!("../seed/settings-defaults.json");
 
-/// Source types a new production starts with (contract §3.2).
+/// Source types a new production starts with (docs/contract.md §3.2).
 pub fn default_production_source_types() -> Value {
     let defaults: Value = serde_json::from_str(SETTINGS_DEFAULTS_JSON)
         .expect("embedded settings defaults are valid JSON");
@@ -86,7 +86,7 @@ fn equipment_link() -> FieldDef {
 }
 
 /// A per-production kind with the shared `id`, `name`, `manufacturer`, `model`, `note` and
-/// equipment link of the "signal-flow" families (contract §3.7).
+/// equipment link of the "signal-flow" families (docs/contract.md §3.7).
 fn device_kind(
     name_: &'static str,
     family: &'static str,
@@ -411,7 +411,7 @@ fn build() -> Vec<KindDef> {
         equipment_link(),
         int("sort_order").default(json!(0)),
     ];
-    // The CCU page matches updates and deletes on the display id (contract §5.5).
+    // The CCU page matches updates and deletes on the display id (docs/contract.md §5.5).
     ccu.event_id = EventId::DisplayId;
     ccu.deleted_event_id = EventId::DisplayId;
     kinds.push(ccu);

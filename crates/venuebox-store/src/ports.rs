@@ -1,5 +1,5 @@
 //! Device ports: the physical connectors of any device row (a source, a CCU, a router…),
-//! kept in step with the device by one "sync" call after every device save (contract §3.9).
+//! kept in step with the device by one "sync" call after every device save (docs/contract.md §3.9).
 use rusqlite::OptionalExtension;
 use serde_json::{Map, Value, json};
 

@@ -47,7 +47,7 @@ pub enum WireCase {
     Snake,
 }
 
-/// Where a kind's changes are announced in realtime (contract §5).
+/// Where a kind's changes are announced in realtime (docs/contract.md §5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Announce {
     /// `entity:created|updated|deleted` to the room `production:<productionId>`.
@@ -231,7 +231,7 @@ pub struct KindDef {
     pub embeds: Vec<Embed>,
     /// Prefix of generated display ids (`ROUTER` gives `ROUTER 3`).
     pub display_prefix: &'static str,
-    /// An update must carry `version` (productions: contract §4.2).
+    /// An update must carry `version` (productions: docs/contract.md §4.2).
     pub version_required: bool,
     /// Rows seeded by the box itself that clients may not change (system formats).
     pub protected_flag: Option<&'static str>,
@@ -241,7 +241,7 @@ pub struct KindDef {
     pub routes: Routes,
     /// The settings list it is, if it is one.
     pub list: Option<ListDef>,
-    /// `entityId` of `entity:created|updated` and of `entity:deleted` (contract §5.5).
+    /// `entityId` of `entity:created|updated` and of `entity:deleted` (docs/contract.md §5.5).
     pub event_id: EventId,
     pub deleted_event_id: EventId,
     /// A field whose value names the row: its uuid is derived from it (UUID v5), so two

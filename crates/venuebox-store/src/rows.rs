@@ -152,7 +152,7 @@ pub(crate) fn query_rows<D>(
 }
 
 /// Removes a row for good (a hard delete, local or pulled). Deleting a show removes
-/// everything that belongs to it (contract §2.4).
+/// everything that belongs to it (docs/contract.md §2.4).
 pub fn remove_row(conn: &Connection, kind: &KindDef, existing: &Entity) -> Result<()> {
     if kind.is_production {
         conn.prepare_cached("DELETE FROM entities WHERE production_id = ?1")?

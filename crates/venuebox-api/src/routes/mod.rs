@@ -3,7 +3,7 @@
 //! port, health and server info) are in their own modules.
 //!
 //! Every route is served under `/api` and, because the crew app sometimes drops the prefix
-//! after switching servers (contract §1.1), at the root too.
+//! after switching servers (docs/contract.md §1.1), at the root too.
 pub mod admin;
 pub mod backups;
 pub mod entities;

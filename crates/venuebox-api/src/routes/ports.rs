@@ -1,4 +1,4 @@
-//! Device ports by device (and their sync), and cables by port (contract §3.8, §3.9).
+//! Device ports by device (and their sync), and cables by port (docs/contract.md §3.8, §3.9).
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 use venuebox_store::Store;

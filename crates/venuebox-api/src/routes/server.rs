@@ -1,4 +1,4 @@
-//! Health and server information (contract §3.1).
+//! Health and server information (docs/contract.md §3.1).
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
@@ -92,7 +92,7 @@ async fn api_health(store: web::Data<Store>) -> HttpResponse {
     }
 }
 
-/// 503 when the database does not answer (contract §3.1).
+/// 503 when the database does not answer (docs/contract.md §3.1).
 fn unhealthy(err: venuebox_store::StoreError) -> HttpResponse {
     HttpResponse::ServiceUnavailable().json(json!({
         "status": "unhealthy",
@@ -109,7 +109,7 @@ async fn server_info(
     advertiser: web::Data<Advertiser>,
 ) -> HttpResponse {
     let mdns = advertiser.status();
-    // As the old server: addresses only while advertising (contract §3.1).
+    // As the old server: addresses only while advertising (docs/contract.md §3.1).
     let addresses: Vec<String> = if mdns.advertising {
         mdns.addresses
             .iter()

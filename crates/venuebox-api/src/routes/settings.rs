@@ -1,4 +1,4 @@
-//! `/settings`: the four ordered lists (contract §3.12) and the key/value store.
+//! `/settings`: the four ordered lists (docs/contract.md §3.12) and the key/value store.
 //!
 //! List routes are registered before the key/value routes so `/settings/frame-rates` is the
 //! list and not a key. Reorder and restore-defaults share the `/{value}` path segment with

@@ -1,5 +1,5 @@
 //! The old server's bugs, fixed rather than copied (contract hazards), and the crew app's
-//! real request sequences (contract §1.4 and §3.2 "SPA flows").
+//! real request sequences (docs/contract.md §1.4 and §3.2 "SPA flows").
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
