@@ -21,3 +21,18 @@ start_box() {
     cat "$log" >&2
     return 1
 }
+
+# smoke_scratch: for the smoke tests. Sets `data` (a scratch folder, removed on exit together
+# with the box `pid` it runs), `log` inside it, and the `passed`/`failed` counters.
+smoke_scratch() {
+    data=$(mktemp -d)
+    log="$data/server.log"
+    passed=0
+    failed=0
+    trap smoke_cleanup EXIT
+}
+
+smoke_cleanup() {
+    [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+    rm -rf "$data"
+}

@@ -5,17 +5,8 @@
 # Usage: tests/smoke/attacks.sh path/to/venuebox
 set -euo pipefail
 bin=${1:?usage: $0 path/to/venuebox}
-data=$(mktemp -d)
-log="$data/server.log"
-passed=0
-failed=0
-cleanup() {
-    [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-    rm -rf "$data"
-}
-trap cleanup EXIT
-
 . "$(dirname "$0")/../start-box.sh"
+smoke_scratch
 admin_pass="attack-test admin passphrase"
 VENUEBOX_AUTH_MODE=passphrase VENUEBOX_ADMIN_PASSPHRASE="$admin_pass" start_box "$bin" "$data/db" "$log"
 

@@ -6,17 +6,8 @@
 set -euo pipefail
 bin=${1:?usage: $0 path/to/venuebox [python]}
 python=${2:-}
-data=$(mktemp -d)
-log="$data/server.log"
-passed=0
-failed=0
-cleanup() {
-    [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-    rm -rf "$data"
-}
-trap cleanup EXIT
-
 . "$(dirname "$0")/../start-box.sh"
+smoke_scratch
 start_box "$bin" "$data/db" "$log"
 
 # check NAME EXPECTED_STATUS JQ_FILTER curl-args...: the filter must print "true".

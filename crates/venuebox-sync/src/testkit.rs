@@ -110,6 +110,19 @@ impl TestHub {
         assert!(status.success(), "pg_restore failed");
     }
 
+    /// The newest field clock the hub holds (a clock admitted from a fast box would be ahead).
+    pub async fn newest_clock(&self) -> String {
+        self.client()
+            .await
+            .query_one(
+                "SELECT max(value COLLATE \"C\") FROM hub_entities, jsonb_each_text(clocks)",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0)
+    }
+
     /// Live rows of a kind on the hub: uuid -> data (with `_deleted`).
     pub async fn rows(&self, kind: &str) -> BTreeMap<String, Value> {
         self.client()

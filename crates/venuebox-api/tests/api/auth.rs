@@ -240,8 +240,16 @@ fn route_table(production: &str) -> Vec<Route> {
     routes
 }
 
-#[actix_web::test]
-async fn every_route_refuses_strangers_and_lower_roles_and_admits_the_right_one() {
+/// A locked box with a session for each role and one production the editor made.
+struct Crew {
+    app: TestApp,
+    admin: String,
+    editor: String,
+    viewer: String,
+    production: String,
+}
+
+async fn crew(production_name: &str) -> Crew {
     let app = locked_app(|_| {}).await;
     let admin = sign_in(&app, ADMIN).await;
     for (role, passphrase) in [("editor", EDITOR), ("viewer", VIEWER)] {
@@ -262,11 +270,29 @@ async fn every_route_refuses_strangers_and_lower_roles_and_admits_the_right_one(
         Method::POST,
         "/api/productions",
         Some(&editor),
-        Some(&json!({"name": "Locked"})),
+        Some(&json!({"name": production_name})),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED);
     let production = production["id"].as_str().unwrap().to_owned();
+    Crew {
+        app,
+        admin,
+        editor,
+        viewer,
+        production,
+    }
+}
+
+#[actix_web::test]
+async fn every_route_refuses_strangers_and_lower_roles_and_admits_the_right_one() {
+    let Crew {
+        app,
+        admin,
+        editor,
+        viewer,
+        production,
+    } = crew("Locked").await;
 
     let routes = route_table(&production);
     assert!(routes.len() > 250, "{} routes", routes.len());
@@ -429,30 +455,13 @@ fn encoded_variants(target: &str) -> Vec<String> {
 /// (401/403) or names no route at all (404/405/400) for every credential below its role.
 #[actix_web::test]
 async fn no_spelling_of_a_path_gets_past_its_role() {
-    let app = locked_app(|_| {}).await;
-    let admin = sign_in(&app, ADMIN).await;
-    for (role, passphrase) in [("editor", EDITOR), ("viewer", VIEWER)] {
-        let (status, _) = call(
-            &app,
-            Method::POST,
-            "/api/auth/passphrases",
-            Some(&admin),
-            Some(&json!({"role": role, "passphrase": passphrase})),
-        )
-        .await;
-        assert_eq!(status, StatusCode::OK);
-    }
-    let editor = sign_in(&app, EDITOR).await;
-    let viewer = sign_in(&app, VIEWER).await;
-    let (_, production) = call(
-        &app,
-        Method::POST,
-        "/api/productions",
-        Some(&editor),
-        Some(&json!({"name": "Encoded"})),
-    )
-    .await;
-    let production = production["id"].as_str().unwrap().to_owned();
+    let Crew {
+        app,
+        editor,
+        viewer,
+        production,
+        ..
+    } = crew("Encoded").await;
 
     // The escalations reported against the release binary, exactly as sent.
     for (method, target, cookie) in [

@@ -195,13 +195,7 @@ pub fn record_local(tx: &WriteTx<'_>, change: LocalChange<'_>) -> Result<()> {
         // What the deleter saw: every field of the row with the clock it held ("" for a value
         // never changed since it was seeded).
         for column in entity.data.keys().chain(previous.keys()) {
-            bases.insert(
-                column.clone(),
-                previous
-                    .get(column)
-                    .cloned()
-                    .unwrap_or(Value::String(String::new())),
-            );
+            bases.insert(column.clone(), seen_clock(&previous, column));
         }
         clocks.insert(DELETED_FIELD.into(), stamp.clone());
         tombstones::record(
@@ -221,13 +215,7 @@ pub fn record_local(tx: &WriteTx<'_>, change: LocalChange<'_>) -> Result<()> {
         for column in fields.keys() {
             clocks.insert(column.clone(), stamp.clone());
             if !bases.contains_key(column) {
-                bases.insert(
-                    column.clone(),
-                    previous
-                        .get(column)
-                        .cloned()
-                        .unwrap_or(Value::String(String::new())),
-                );
+                bases.insert(column.clone(), seen_clock(&previous, column));
             }
         }
     }
@@ -255,6 +243,15 @@ pub fn record_local(tx: &WriteTx<'_>, change: LocalChange<'_>) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The clock a change saw on `column`: the one the row held, or "" for a value never changed
+/// since it was seeded.
+fn seen_clock(previous: &Map<String, Value>, column: &str) -> Value {
+    previous
+        .get(column)
+        .cloned()
+        .unwrap_or(Value::String(String::new()))
 }
 
 pub(crate) fn row_with_deleted(entity: &Entity) -> Map<String, Value> {

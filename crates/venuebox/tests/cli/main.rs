@@ -866,17 +866,7 @@ fn boxes_a_day_off_under_faketime_neither_lose_edits_nor_win_by_their_clocks() {
                 && c["winnerValue"] == "from the office, later"),
         "{conflicts}"
     );
-    let newest: String = runtime.block_on(async {
-        hub.client()
-            .await
-            .query_one(
-                "SELECT max(value COLLATE \"C\") FROM hub_entities, jsonb_each_text(clocks)",
-                &[],
-            )
-            .await
-            .unwrap()
-            .get(0)
-    });
+    let newest = runtime.block_on(hub.newest_clock());
     let newest_ms: i64 = newest[..13].parse().unwrap();
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
