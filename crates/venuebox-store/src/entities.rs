@@ -14,7 +14,10 @@ use crate::read::{record, render};
 use crate::registry::WriteCtx;
 use crate::registry::{ChildList, DeleteMode, FieldType, KeyStyle, KindDef, Scope, WireCase};
 use crate::replica::{self, LocalChange};
-use crate::rows::{generate_display_id, load, load_live, remove_row, require_production};
+use crate::rows::{
+    IfTaken, NewRow, generate_display_id, insert_row, load, load_live, remove_row,
+    require_production,
+};
 use crate::writer::WriteTx;
 
 /// Options a caller inside the box (seeding, settings routes) may set on a create.
@@ -91,39 +94,25 @@ pub fn create(
     check_required(kind, &doc)?;
     check_unique(conn, kind, production_id.as_deref(), &uuid, &doc)?;
 
-    let inserted = conn
-        .prepare_cached(
-            "INSERT INTO entities (uuid, kind, production_id, data, version, is_deleted, \
-             created_at, updated_at, last_modified_by) VALUES (?1, ?2, ?3, ?4, 1, 0, ?5, ?5, ?6) \
-             ON CONFLICT (uuid) DO NOTHING",
-        )?
-        .execute(params![
-            uuid,
-            kind.name,
-            production_id,
-            codec::json_text(&doc),
-            now,
-            decoded.actor,
-        ])?;
-    if inserted == 0 {
+    let row = NewRow {
+        kind,
+        uuid: &uuid,
+        production_id: production_id.as_deref(),
+        data: &doc,
+        is_deleted: false,
+        clocks: &Map::new(),
+        created_at: &now,
+        updated_at: &now,
+        actor: decoded.actor.as_deref(),
+    };
+    if !insert_row(conn, &row, IfTaken::Keep)? {
         return Err(StoreError::Duplicate(format!(
             "{} \"{}\" already exists",
             kind.label,
             doc.get("id").and_then(Value::as_str).unwrap_or(&uuid)
         )));
     }
-    let entity = Entity {
-        kind: kind.name,
-        uuid,
-        production_id,
-        data: doc,
-        version: 1,
-        is_deleted: false,
-        created_at: now.clone(),
-        updated_at: now,
-        last_modified_by: decoded.actor.clone(),
-        synced_at: None,
-    };
+    let entity = row.to_entity();
     let changed = entity.data.clone();
     let actor = Actor {
         id: decoded.actor,

@@ -237,8 +237,9 @@ fn display_counter_key(kind: &KindDef, production_id: Option<&str>) -> String {
     )
 }
 
-/// A row as the hub sent it, to insert here.
-pub(crate) struct PulledRow<'a> {
+/// A new row: version 1, with these clocks.
+pub(crate) struct NewRow<'a> {
+    pub kind: &'a KindDef,
     pub uuid: &'a str,
     pub production_id: Option<&'a str>,
     pub data: &'a Map<String, Value>,
@@ -249,20 +250,57 @@ pub(crate) struct PulledRow<'a> {
     pub actor: Option<&'a str>,
 }
 
-/// Inserts a row pulled from the hub (version 1, the hub's clocks) and returns it.
-pub(crate) fn insert_pulled(
-    conn: &Connection,
-    kind: &'static KindDef,
-    row: PulledRow<'_>,
-) -> Result<Entity> {
-    conn.prepare_cached(
-        "INSERT INTO entities (uuid, kind, production_id, data, version, is_deleted, \
-         created_at, updated_at, last_modified_by, clocks) \
-         VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?8, ?9)",
-    )?
-    .execute(params![
+impl NewRow<'_> {
+    pub(crate) fn to_entity(&self) -> Entity {
+        Entity {
+            kind: self.kind.name,
+            uuid: self.uuid.to_owned(),
+            production_id: self.production_id.map(str::to_owned),
+            data: self.data.clone(),
+            version: 1,
+            is_deleted: self.is_deleted,
+            created_at: self.created_at.to_owned(),
+            updated_at: self.updated_at.to_owned(),
+            last_modified_by: self.actor.map(str::to_owned),
+            synced_at: None,
+        }
+    }
+}
+
+/// What [`insert_row`] does when the uuid is taken.
+pub(crate) enum IfTaken {
+    /// Leave the row as it is and answer `false`.
+    Keep,
+    /// Take the new data, flag and clocks (a download's install); the version counts up, and
+    /// `updated_at` moves, only when the data or the flag changed.
+    Replace,
+}
+
+/// The one writer of new rows in `entities`. Answers whether the row is now the one given.
+pub(crate) fn insert_row(conn: &Connection, row: &NewRow<'_>, if_taken: IfTaken) -> Result<bool> {
+    macro_rules! insert {
+        () => {
+            "INSERT INTO entities (uuid, kind, production_id, data, version, is_deleted, \
+             created_at, updated_at, last_modified_by, clocks) \
+             VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (uuid) "
+        };
+    }
+    let sql = match if_taken {
+        IfTaken::Keep => concat!(insert!(), "DO NOTHING"),
+        IfTaken::Replace => concat!(
+            insert!(),
+            "DO UPDATE SET data = excluded.data, is_deleted = excluded.is_deleted, \
+             clocks = excluded.clocks, \
+             version = CASE WHEN entities.data = excluded.data \
+               AND entities.is_deleted = excluded.is_deleted THEN entities.version \
+               ELSE entities.version + 1 END, \
+             updated_at = CASE WHEN entities.data = excluded.data THEN entities.updated_at \
+               ELSE excluded.updated_at END"
+        ),
+    };
+    let written = conn.prepare_cached(sql)?.execute(params![
         row.uuid,
-        kind.name,
+        row.kind.name,
         row.production_id,
         codec::json_text(row.data),
         row.is_deleted,
@@ -271,17 +309,5 @@ pub(crate) fn insert_pulled(
         row.actor,
         codec::json_text(row.clocks),
     ])?;
-    note_display_id(conn, kind, row.production_id, row.data)?;
-    Ok(Entity {
-        kind: kind.name,
-        uuid: row.uuid.to_owned(),
-        production_id: row.production_id.map(str::to_owned),
-        data: row.data.clone(),
-        version: 1,
-        is_deleted: row.is_deleted,
-        created_at: row.created_at.to_owned(),
-        updated_at: row.updated_at.to_owned(),
-        last_modified_by: row.actor.map(str::to_owned),
-        synced_at: None,
-    })
+    Ok(written > 0)
 }

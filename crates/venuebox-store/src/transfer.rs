@@ -18,7 +18,7 @@ pub const FORMAT: &str = "venuebox.production/1";
 
 /// `{format, exportedAt, production, kinds: {kind: [rows]}}`, rows in wire form.
 pub fn export(conn: &Connection, production_id: &str) -> Result<Value> {
-    let production = read::get(conn, registry().kind("production"), production_id)?;
+    let production = read::get(conn, registry().production(), production_id)?;
     let mut kinds = Map::new();
     for kind in registry().production_kinds() {
         let rows = read::list(conn, kind, Some(production_id), false)?;
@@ -51,7 +51,7 @@ pub fn import(tx: &mut WriteTx<'_>, document: Value) -> Result<Value> {
             format!("Field \"format\" must be \"{FORMAT}\""),
         ));
     }
-    let production_kind = registry().kind("production");
+    let production_kind = registry().production();
     let production = object(
         document.remove("production").unwrap_or(Value::Null),
         "production",

@@ -207,9 +207,9 @@ fn install_row(
     installed: &mut Installed,
 ) -> Result<()> {
     let conn = tx.conn();
-    if registry().get(&row.kind).is_none() {
+    let Some(kind) = registry().get(&row.kind) else {
         return Ok(());
-    }
+    };
     pull::observe(tx, &row.clocks);
     let pending = pending(conn, &row.uuid, i64::MAX)?;
     if pending.delete {
@@ -245,31 +245,23 @@ fn install_row(
             }
         }
     }
-    conn.prepare_cached(
-        "INSERT INTO entities (uuid, kind, production_id, data, version, is_deleted, \
-         created_at, updated_at, clocks) VALUES (?1, ?2, ?3, ?4, 1, ?5, ?8, ?6, ?7) \
-         ON CONFLICT (uuid) DO UPDATE SET data = excluded.data, \
-         is_deleted = excluded.is_deleted, clocks = excluded.clocks, \
-         version = CASE WHEN entities.data = excluded.data \
-           AND entities.is_deleted = excluded.is_deleted THEN entities.version \
-           ELSE entities.version + 1 END, \
-         updated_at = CASE WHEN entities.data = excluded.data THEN entities.updated_at \
-           ELSE excluded.updated_at END",
-    )?
-    .execute(params![
-        row.uuid,
-        row.kind,
-        row.production_id,
-        codec::json_text(&data),
-        deleted_flag,
-        now,
-        codec::json_text(&clocks),
-        created,
-    ])?;
+    rows::insert_row(
+        conn,
+        &rows::NewRow {
+            kind,
+            uuid: &row.uuid,
+            production_id: row.production_id.as_deref(),
+            data: &data,
+            is_deleted: deleted_flag,
+            clocks: &clocks,
+            created_at: &created,
+            updated_at: now,
+            actor: None,
+        },
+        rows::IfTaken::Replace,
+    )?;
     super::tombstones::forget(conn, &row.uuid)?;
-    if let Some(kind) = registry().get(&row.kind) {
-        rows::note_display_id(conn, kind, row.production_id.as_deref(), &data)?;
-    }
+    rows::note_display_id(conn, kind, row.production_id.as_deref(), &data)?;
     installed.rows += 1;
     Ok(())
 }

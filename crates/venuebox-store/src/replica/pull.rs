@@ -204,20 +204,21 @@ fn apply_upsert(
             .unwrap_or_else(|| now.clone());
         // A row the hub holds again (re-created after a delete) lives again here too.
         tombstones::forget(conn, &change.uuid)?;
-        let entity = rows::insert_pulled(
-            conn,
+        let row = rows::NewRow {
             kind,
-            rows::PulledRow {
-                uuid: &change.uuid,
-                production_id: change.production_id.as_deref(),
-                data: &data,
-                is_deleted: deleted_in.unwrap_or(false),
-                clocks: &change.clocks,
-                created_at: &created,
-                updated_at: &now,
-                actor: change.actor.as_deref(),
-            },
-        )?;
+            uuid: &change.uuid,
+            production_id: change.production_id.as_deref(),
+            data: &data,
+            is_deleted: deleted_in.unwrap_or(false),
+            clocks: &change.clocks,
+            created_at: &created,
+            updated_at: &now,
+            actor: change.actor.as_deref(),
+        };
+        // The row was just found missing, inside this transaction.
+        rows::insert_row(conn, &row, rows::IfTaken::Keep)?;
+        rows::note_display_id(conn, kind, row.production_id, row.data)?;
+        let entity = row.to_entity();
         let operation = if entity.is_deleted {
             Operation::Deleted
         } else {
