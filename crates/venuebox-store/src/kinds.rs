@@ -102,6 +102,17 @@ fn device_kind(
     kind
 }
 
+/// An equipment spec's (or one of its cards') list of ports.
+fn port_list() -> ChildList {
+    ChildList {
+        fields: equipment_port_fields(),
+        index_column: None,
+        index_base: 0,
+        default_id: None,
+        parent_keys: None,
+    }
+}
+
 fn equipment_port_fields() -> Vec<FieldDef> {
     vec![
         display_id(),
@@ -217,34 +228,14 @@ fn build() -> Vec<KindDef> {
         boolean("is_secondary_device").default(json!(false)),
         json_field("device_formats"),
         json_field("specs"),
-        children(
-            "io_ports",
-            ChildList {
-                fields: equipment_port_fields(),
-                index_column: None,
-                index_base: 0,
-                default_id: None,
-                parent_keys: None,
-            },
-        )
-        .default(json!([])),
+        children("io_ports", port_list()).default(json!([])),
         children(
             "cards",
             ChildList {
                 fields: vec![
                     display_id(),
                     int("slot_number").required(),
-                    children(
-                        "io",
-                        ChildList {
-                            fields: equipment_port_fields(),
-                            index_column: None,
-                            index_base: 0,
-                            default_id: None,
-                            parent_keys: None,
-                        },
-                    )
-                    .default(json!([])),
+                    children("io", port_list()).default(json!([])),
                 ],
                 index_column: None,
                 index_base: 1,
@@ -396,52 +387,48 @@ fn build() -> Vec<KindDef> {
 
     // CCUs come before cameras: a camera's `ccuId` resolves against existing CCUs, so the
     // registry's order is also a valid order to import a production in.
-    let mut ccu = KindDef::new("ccu", "ccus", "CCU");
-    ccu.display_prefix = "CCU";
-    ccu.fields = vec![
-        display_id(),
-        name(),
-        text("manufacturer"),
-        text("model"),
-        text("format_mode"),
-        text("fiber_input"),
-        text("reference_input"),
-        json_field("outputs"),
-        note(),
-        equipment_link(),
-        int("sort_order").default(json!(0)),
-    ];
+    let mut ccu = device_kind(
+        "ccu",
+        "ccus",
+        "CCU",
+        "CCU",
+        vec![
+            text("format_mode"),
+            text("fiber_input"),
+            text("reference_input"),
+            json_field("outputs"),
+        ],
+    );
+    ccu.fields.push(int("sort_order").default(json!(0)));
     // The CCU page matches updates and deletes on the display id (docs/contract.md §5.5).
     ccu.event_id = EventId::DisplayId;
     ccu.deleted_event_id = EventId::DisplayId;
     kinds.push(ccu);
 
-    let mut camera = KindDef::new("camera", "cameras", "Camera");
-    camera.display_prefix = "CAM";
-    camera.fields = vec![
-        display_id(),
-        name(),
-        text("manufacturer"),
-        text("model"),
-        text("format_mode"),
-        text("lens_type"),
-        real("max_zoom"),
-        real("shooting_distance"),
-        real("focal_length"),
-        boolean("has_heavy_tripod"),
-        boolean("has_medium_tripod"),
-        boolean("has_tripod"),
-        boolean("has_short_tripod"),
-        boolean("has_dolly"),
-        boolean("has_jib"),
-        boolean("has_steadicam"),
-        boolean("has_magic_arm"),
-        text("ccu_id"),
-        text("ccu_uuid").computed(),
-        real("smpte_cable_length"),
-        note(),
-        equipment_link(),
-    ];
+    let mut camera = device_kind(
+        "camera",
+        "cameras",
+        "Camera",
+        "CAM",
+        vec![
+            text("format_mode"),
+            text("lens_type"),
+            real("max_zoom"),
+            real("shooting_distance"),
+            real("focal_length"),
+            boolean("has_heavy_tripod"),
+            boolean("has_medium_tripod"),
+            boolean("has_tripod"),
+            boolean("has_short_tripod"),
+            boolean("has_dolly"),
+            boolean("has_jib"),
+            boolean("has_steadicam"),
+            boolean("has_magic_arm"),
+            text("ccu_id"),
+            text("ccu_uuid").computed(),
+            real("smpte_cable_length"),
+        ],
+    );
     camera.before_write = Some(hooks::camera_ccu_link);
     kinds.push(camera);
 
@@ -467,62 +454,56 @@ fn build() -> Vec<KindDef> {
     checklist.event_id = EventId::DisplayId;
     kinds.push(checklist);
 
-    kinds.push(device_kind(
-        "cableSnake",
-        "cable-snakes",
-        "Cable snake",
-        "SNAKE",
-        vec![],
-    ));
-    kinds.push(device_kind(
-        "camSwitcher",
-        "cam-switchers",
-        "Cam switcher",
-        "SWITCHER",
-        vec![int("inputs"), int("outputs")],
-    ));
-    kinds.push(device_kind(
-        "visionSwitcher",
-        "vision-switchers",
-        "Vision switcher",
-        "VISION",
-        vec![int("inputs"), int("outputs"), int("mes")],
-    ));
-    kinds.push(device_kind(
-        "router",
-        "routers",
-        "Router",
-        "ROUTER",
-        vec![int("inputs"), int("outputs")],
-    ));
-    kinds.push(device_kind(
-        "record",
-        "records",
-        "Record",
-        "REC",
-        vec![text("format")],
-    ));
-    kinds.push(device_kind(
-        "projectionScreen",
-        "projection-screens",
-        "Projector",
-        "PROJ",
-        vec![int("h_res"), int("v_res"), real("rate")],
-    ));
-    kinds.push(device_kind(
-        "mediaServer",
-        "media-servers",
-        "Media server",
-        "MS",
-        vec![
-            int("pair_number"),
-            boolean("is_backup").default(json!(false)),
-            text("platform"),
-            text("computer_type"),
-            json_field("outputs_data"),
-            int("outputs"),
-        ],
-    ));
+    // The "signal-flow" families: (kind, family, label, display prefix, fields of its own).
+    let signal_flow: Vec<(_, _, _, _, Vec<FieldDef>)> = vec![
+        ("cableSnake", "cable-snakes", "Cable snake", "SNAKE", vec![]),
+        (
+            "camSwitcher",
+            "cam-switchers",
+            "Cam switcher",
+            "SWITCHER",
+            vec![int("inputs"), int("outputs")],
+        ),
+        (
+            "visionSwitcher",
+            "vision-switchers",
+            "Vision switcher",
+            "VISION",
+            vec![int("inputs"), int("outputs"), int("mes")],
+        ),
+        (
+            "router",
+            "routers",
+            "Router",
+            "ROUTER",
+            vec![int("inputs"), int("outputs")],
+        ),
+        ("record", "records", "Record", "REC", vec![text("format")]),
+        (
+            "projectionScreen",
+            "projection-screens",
+            "Projector",
+            "PROJ",
+            vec![int("h_res"), int("v_res"), real("rate")],
+        ),
+        (
+            "mediaServer",
+            "media-servers",
+            "Media server",
+            "MS",
+            vec![
+                int("pair_number"),
+                boolean("is_backup").default(json!(false)),
+                text("platform"),
+                text("computer_type"),
+                json_field("outputs_data"),
+                int("outputs"),
+            ],
+        ),
+    ];
+    for (name_, family, label, prefix, extra) in signal_flow {
+        kinds.push(device_kind(name_, family, label, prefix, extra));
+    }
 
     let mut led = KindDef::new("ledScreen", "led-screens", "LED screen");
     led.display_prefix = "LED";

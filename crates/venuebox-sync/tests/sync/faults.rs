@@ -11,17 +11,6 @@ use venuebox_sync::{ScopeMode, SyncEngine, SyncError};
 use crate::harness::{self, Node, Proxy, ProxyMode, TestHub, as_hub_rows};
 use crate::{production, source};
 
-async fn item(node: &Node, production: &str, title: &str) -> String {
-    node.create(
-        "checklist-item",
-        json!({"productionId": production, "title": title}),
-    )
-    .await["uuid"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 /// 1. Box B edits a checklist item's title and its edit reaches the hub first; box A, which
 ///    never saw that edit, edits another field of the item later (so A's newest clock on the
 ///    row is after B's) and deletes it. The delete carries the clocks A held, so the hub knows
@@ -33,8 +22,8 @@ async fn a_delete_that_never_saw_an_edit_keeps_the_edit_in_the_conflict_log() {
     let a = Node::new("venue", &hub.url);
     let b = Node::new("office", &hub.url);
     production(&a, "p1").await;
-    let unseen = item(&a, "p1", "Check intercom").await;
-    let seen = item(&a, "p1", "Check comms").await;
+    let unseen = a.item("p1", "Check intercom").await;
+    let seen = a.item("p1", "Check comms").await;
     a.sync(&hub.url).await.unwrap();
     b.sync(&hub.url).await.unwrap();
 
@@ -291,7 +280,7 @@ async fn a_hub_restored_from_a_dump_is_noticed_and_nothing_acknowledged_is_lost(
     let bystander = Node::new("bystander", &hub.url);
     production(&writer, "p1").await;
     let first = source(&writer, "p1", "Before the dump").await;
-    let doomed = item(&writer, "p1", "Delete me after the dump").await;
+    let doomed = writer.item("p1", "Delete me after the dump").await;
     for node in [&writer, &reader, &bystander] {
         node.sync(&hub.url).await.unwrap();
     }

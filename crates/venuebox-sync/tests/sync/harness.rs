@@ -99,6 +99,18 @@ impl Node {
             .unwrap()
     }
 
+    /// A checklist item in `production`; its uuid.
+    pub async fn item(&self, production: &str, title: &str) -> String {
+        self.create(
+            "checklist-item",
+            json!({"productionId": production, "title": title}),
+        )
+        .await["uuid"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
     pub async fn update(
         &self,
         kind: &str,

@@ -304,15 +304,7 @@ async fn delete_wins_over_a_concurrent_update_which_is_kept_as_a_conflict() {
     let a = Node::new("venue", &hub.url);
     let b = Node::new("office", &hub.url);
     production(&a, "p1").await;
-    let item = a
-        .create(
-            "checklist-item",
-            json!({"productionId": "p1", "title": "Check intercom"}),
-        )
-        .await["uuid"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let item = a.item("p1", "Check intercom").await;
     a.sync(&hub.url).await.unwrap();
     b.sync(&hub.url).await.unwrap();
 
@@ -343,15 +335,7 @@ async fn delete_wins_over_a_concurrent_update_which_is_kept_as_a_conflict() {
     }
 
     // An update arriving after the tombstone is refused and kept too; the row stays gone.
-    let second = a
-        .create(
-            "checklist-item",
-            json!({"productionId": "p1", "title": "Walk the cable runs"}),
-        )
-        .await["uuid"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let second = a.item("p1", "Walk the cable runs").await;
     a.sync(&hub.url).await.unwrap();
     b.sync(&hub.url).await.unwrap();
     a.delete("checklist-item", &second).await.unwrap();
@@ -385,15 +369,7 @@ async fn a_box_offline_longer_than_the_tombstone_window_must_download_again() {
     let a = Node::new("office", &hub.url);
     let stale = Node::new("stored-in-a-case", &hub.url);
     production(&a, "p1").await;
-    let item = a
-        .create(
-            "checklist-item",
-            json!({"productionId": "p1", "title": "Old"}),
-        )
-        .await["uuid"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let item = a.item("p1", "Old").await;
     a.sync(&hub.url).await.unwrap();
     stale.sync(&hub.url).await.unwrap();
     // The office deletes the item; the stale box edits it, then sits in a road case.
