@@ -14,29 +14,23 @@ pub fn login(next: &str, failed: bool) -> String {
     } else {
         ""
     };
-    format!(
-        r#"<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Venuebox — sign in</title>
-<style>
-  body {{ font-family: system-ui, sans-serif; background: #111; color: #eee; display: grid;
-         place-items: center; min-height: 100vh; margin: 0; }}
-  form {{ background: #1d1d1d; padding: 2rem; border-radius: 8px; width: min(22rem, 90vw); }}
-  h1 {{ font-size: 1.3rem; margin-top: 0; }}
-  label {{ display: block; margin-bottom: .4rem; }}
-  input {{ width: 100%; box-sizing: border-box; padding: .6rem; font-size: 1rem; border-radius: 4px;
-          border: 1px solid #444; background: #000; color: #eee; }}
-  button {{ margin-top: 1rem; width: 100%; padding: .6rem; font-size: 1rem; border: 0; border-radius: 4px;
-           background: #2d7ff9; color: #fff; cursor: pointer; }}
-  .error {{ color: #ff7a7a; }}
-  .hint {{ color: #999; font-size: .85rem; }}
-</style>
-</head>
-<body>
-<form method="post" action="/login">
+    page(
+        "Venuebox — sign in",
+        r#"
+  body { font-family: system-ui, sans-serif; background: #111; color: #eee; display: grid;
+         place-items: center; min-height: 100vh; margin: 0; }
+  form { background: #1d1d1d; padding: 2rem; border-radius: 8px; width: min(22rem, 90vw); }
+  h1 { font-size: 1.3rem; margin-top: 0; }
+  label { display: block; margin-bottom: .4rem; }
+  input { width: 100%; box-sizing: border-box; padding: .6rem; font-size: 1rem; border-radius: 4px;
+          border: 1px solid #444; background: #000; color: #eee; }
+  button { margin-top: 1rem; width: 100%; padding: .6rem; font-size: 1rem; border: 0; border-radius: 4px;
+           background: #2d7ff9; color: #fff; cursor: pointer; }
+  .error { color: #ff7a7a; }
+  .hint { color: #999; font-size: .85rem; }
+"#,
+        &format!(
+            r#"<form method="post" action="/login">
   <h1>Venuebox</h1>
   {error}
   <label for="passphrase">Crew passphrase</label>
@@ -45,10 +39,9 @@ pub fn login(next: &str, failed: bool) -> String {
   <button type="submit">Sign in</button>
   <p class="hint">Ask the engineer in charge for the crew passphrase.</p>
 </form>
-</body>
-</html>
 "#,
-        next = escape(next),
+            next = escape(next),
+        ),
     )
 }
 
@@ -60,32 +53,27 @@ pub fn admin(node_name: &str, open_mode: bool) -> String {
     } else {
         ""
     };
-    format!(
-        r#"<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Venuebox — {name}</title>
-<style>
-  body {{ font-family: system-ui, sans-serif; background: #111; color: #eee; margin: 0 auto;
-         padding: 1rem; max-width: 64rem; }}
-  h1 {{ font-size: 1.4rem; }} h2 {{ font-size: 1.1rem; margin-top: 1.5rem; }}
-  table {{ border-collapse: collapse; width: 100%; }}
-  td, th {{ border-bottom: 1px solid #333; padding: .3rem .5rem; text-align: left; vertical-align: top; }}
-  .warning {{ background: #5a1d1d; color: #ffd0d0; padding: .6rem; border-radius: 4px; }}
-  .ok {{ color: #7ee787; }} .bad {{ color: #ff7a7a; }}
-  button {{ padding: .3rem .7rem; margin-right: .3rem; border: 0; border-radius: 4px;
-           background: #2d7ff9; color: #fff; cursor: pointer; }}
-  .muted {{ color: #999; font-size: .85rem; }}
-  .urls {{ display: flex; flex-wrap: wrap; gap: 1rem; }}
-  .urls figure {{ margin: 0; text-align: center; }}
-  .urls img {{ background: #fff; width: 180px; height: 180px; display: block; }}
-  .urls figcaption {{ font-family: monospace; margin-top: .3rem; }}
-</style>
-</head>
-<body>
-<h1>Venuebox — {name}</h1>
+    let name = escape(node_name);
+    page(
+        &format!("Venuebox — {name}"),
+        r#"
+  body { font-family: system-ui, sans-serif; background: #111; color: #eee; margin: 0 auto;
+         padding: 1rem; max-width: 64rem; }
+  h1 { font-size: 1.4rem; } h2 { font-size: 1.1rem; margin-top: 1.5rem; }
+  table { border-collapse: collapse; width: 100%; }
+  td, th { border-bottom: 1px solid #333; padding: .3rem .5rem; text-align: left; vertical-align: top; }
+  .warning { background: #5a1d1d; color: #ffd0d0; padding: .6rem; border-radius: 4px; }
+  .ok { color: #7ee787; } .bad { color: #ff7a7a; }
+  button { padding: .3rem .7rem; margin-right: .3rem; border: 0; border-radius: 4px;
+           background: #2d7ff9; color: #fff; cursor: pointer; }
+  .muted { color: #999; font-size: .85rem; }
+  .urls { display: flex; flex-wrap: wrap; gap: 1rem; }
+  .urls figure { margin: 0; text-align: center; }
+  .urls img { background: #fff; width: 180px; height: 180px; display: block; }
+  .urls figcaption { font-family: monospace; margin-top: .3rem; }
+"#,
+        &format!(
+            r#"<h1>Venuebox — {name}</h1>
 {warning}
 <table>
   <tr><th>Node</th><td id="node">—</td></tr>
@@ -112,10 +100,27 @@ pub fn admin(node_name: &str, open_mode: bool) -> String {
 </table>
 <p class="muted">Updated <span id="updated">—</span></p>
 <script src="/admin/admin.js"></script>
-</body>
+"#
+        ),
+    )
+}
+
+/// A whole page: the head every page shares around its own style and body. `title` is
+/// already escaped.
+fn page(title: &str, style: &str, body: &str) -> String {
+    format!(
+        r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>{style}</style>
+</head>
+<body>
+{body}</body>
 </html>
-"#,
-        name = escape(node_name),
+"#
     )
 }
 

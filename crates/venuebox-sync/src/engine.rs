@@ -320,14 +320,10 @@ impl SyncEngine {
                         Ok(Err(err)) => err,
                         _ => SyncError::Timeout,
                     };
-                    let fatal = err.is_fatal();
-                    self.note_failure(&err).await;
-                    answer_all(&mut waiters, Err(err.to_string()));
-                    if fatal {
-                        if self.park(&mut requests, &mut stop).await {
-                            continue 'connect;
-                        }
-                        break;
+                    match self.fail(err, &mut waiters, &mut requests, &mut stop).await {
+                        AfterFailure::Retry => {}
+                        AfterFailure::Resume => continue 'connect,
+                        AfterFailure::Stop => break 'connect,
                     }
                     // Wait out the backoff; "sync now" cuts it short with a fresh attempt.
                     tokio::select! {
@@ -354,16 +350,10 @@ impl SyncEngine {
                         }
                     }
                     Err(err) => {
-                        let fatal = err.is_fatal();
-                        self.note_failure(&err).await;
-                        answer_all(&mut waiters, Err(err.to_string()));
-                        if fatal {
-                            if self.park(&mut requests, &mut stop).await {
-                                continue 'connect;
-                            }
-                            break 'connect;
+                        match self.fail(err, &mut waiters, &mut requests, &mut stop).await {
+                            AfterFailure::Retry | AfterFailure::Resume => continue 'connect,
+                            AfterFailure::Stop => break 'connect,
                         }
-                        continue 'connect;
                     }
                 }
                 // Wait for a reason to run again.
@@ -401,6 +391,26 @@ impl SyncEngine {
     /// After a fatal error: stay stopped, answering requests with the reason, until shutdown
     /// or a new hub is adopted.
     /// Returns true when asked to resume (a new hub was adopted), false on shutdown.
+    /// Records a failed connect or round and answers everyone waiting on it. A fatal error
+    /// (another hub, a node the hub has forgotten) parks sync until an operator resumes it.
+    async fn fail(
+        &self,
+        err: SyncError,
+        waiters: &mut Vec<Waiter>,
+        requests: &mut mpsc::UnboundedReceiver<Waiter>,
+        stop: &mut watch::Receiver<bool>,
+    ) -> AfterFailure {
+        self.note_failure(&err).await;
+        answer_all(waiters, Err(err.to_string()));
+        if !err.is_fatal() {
+            AfterFailure::Retry
+        } else if self.park(requests, stop).await {
+            AfterFailure::Resume
+        } else {
+            AfterFailure::Stop
+        }
+    }
+
     async fn park(
         &self,
         requests: &mut mpsc::UnboundedReceiver<Waiter>,
@@ -674,6 +684,16 @@ fn next_batch_size(current: usize, sent: usize, took: Duration) -> usize {
     let ideal = sent as f64 * PUSH_CALL_TARGET.as_secs_f64() / took;
     let bounded = ideal.clamp(current as f64 / 2.0, current as f64 * 2.0);
     (bounded as usize).clamp(PUSH_BATCH_MIN, PUSH_BATCH_MAX)
+}
+
+/// What the sync loop does after a failure.
+enum AfterFailure {
+    /// Try again after the backoff.
+    Retry,
+    /// An operator resumed a parked sync: reconnect now.
+    Resume,
+    /// Shutdown.
+    Stop,
 }
 
 fn answer_all(waiters: &mut Vec<Waiter>, outcome: Result<RoundReport, String>) {
