@@ -49,12 +49,7 @@ impl Digester {
     }
 
     pub fn finish(self) -> ScopeDigest {
-        let checksum = self
-            .hasher
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let checksum = hex::encode(self.hasher.finalize());
         ScopeDigest {
             counts: self.counts,
             checksum,
