@@ -151,8 +151,10 @@ pub struct AuthConfig {
     pub mode: AuthMode,
     /// How long a browser stays signed in.
     pub session_minutes: u64,
-    /// Failed sign-ins allowed per client address within ten minutes.
+    /// Passphrase checks allowed per client address within ten minutes.
     pub login_attempts: usize,
+    /// Passphrase checks allowed from all addresses together within ten minutes.
+    pub login_attempts_total: usize,
     /// Other browser origins allowed to call the API with the crew's cookie.
     pub cors_origins: Vec<String>,
     /// `VENUEBOX_ADMIN_PASSPHRASE`, for provisioning; never in a file, never shown.

@@ -35,8 +35,10 @@ pub enum ApiError {
         required: &'static str,
         role: &'static str,
     },
-    #[error("Too many failed sign-ins from this address; try again later")]
+    #[error("Too many sign-in attempts from this address or to this box; try again later")]
     TooManyAttempts { retry_after: u64 },
+    #[error("The box is busy checking other sign-ins; try again in a second")]
+    SignInBusy,
     #[error(transparent)]
     Sync(SyncError),
 }
@@ -85,6 +87,7 @@ impl ApiError {
             ApiError::InvalidCredentials(_) => "INVALID_CREDENTIALS",
             ApiError::InsufficientRole { .. } => "INSUFFICIENT_ROLE",
             ApiError::TooManyAttempts { .. } => "TOO_MANY_ATTEMPTS",
+            ApiError::SignInBusy => "SIGN_IN_BUSY",
             ApiError::Sync(err) => err.code(),
         }
     }
@@ -178,7 +181,9 @@ impl ResponseError for ApiError {
             ApiError::UnknownProduction(_) | ApiError::RouteNotFound => StatusCode::NOT_FOUND,
             ApiError::Unauthenticated | ApiError::InvalidCredentials(_) => StatusCode::UNAUTHORIZED,
             ApiError::InsufficientRole { .. } => StatusCode::FORBIDDEN,
-            ApiError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooManyAttempts { .. } | ApiError::SignInBusy => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ApiError::Sync(err) => match err {
                 SyncError::NotConfigured
                 | SyncError::Config(_)
@@ -206,11 +211,13 @@ impl ResponseError for ApiError {
         body.insert("code".into(), json!(self.code()));
         body.extend(self.details());
         let mut response = HttpResponse::build(status);
-        if let ApiError::TooManyAttempts { retry_after } = self {
-            response.insert_header((
-                actix_web::http::header::RETRY_AFTER,
-                retry_after.to_string(),
-            ));
+        let retry_after = match self {
+            ApiError::TooManyAttempts { retry_after } => Some(*retry_after),
+            ApiError::SignInBusy => Some(1),
+            _ => None,
+        };
+        if let Some(seconds) = retry_after {
+            response.insert_header((actix_web::http::header::RETRY_AFTER, seconds.to_string()));
         }
         response.json(Value::Object(body))
     }

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::json;
 use venuebox_store::{Store, StoreError, clock};
 
+use super::limiter::Refusal;
 use super::secrets::{
     generate_passphrase, hash_passphrase, hash_secret, random_id, random_secret, verify_passphrase,
 };
@@ -84,14 +85,18 @@ async fn sign_in(
         .peer_addr()
         .map(|a| a.ip())
         .unwrap_or(IpAddr::from([0, 0, 0, 0]));
-    if let Some(retry_after) = state.limiter.blocked_for(ip) {
-        return Err(ApiError::TooManyAttempts { retry_after });
-    }
+    let attempt = state
+        .limiter
+        .admit(ip)
+        .await
+        .map_err(|refusal| match refusal {
+            Refusal::Limited { retry_after } => ApiError::TooManyAttempts { retry_after },
+            Refusal::Busy => ApiError::SignInBusy,
+        })?;
     let Some(role) = check_passphrase(store, passphrase).await else {
-        state.limiter.record_failure(ip);
         return Err(ApiError::InvalidCredentials("Wrong passphrase"));
     };
-    state.limiter.record_success(ip);
+    attempt.succeeded();
     let secret = random_secret();
     let hash = hash_secret(&secret);
     let expires = clock::format_iso(clock::now() + state.session_ttl);

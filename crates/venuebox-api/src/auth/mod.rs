@@ -74,7 +74,7 @@ impl AuthState {
         AuthState {
             mode: config.mode,
             session_ttl: Duration::from_secs(config.session_minutes.saturating_mul(60)),
-            limiter: SignInLimiter::new(config.login_attempts),
+            limiter: SignInLimiter::new(config.login_attempts, config.login_attempts_total),
             token_touched: Mutex::new(HashMap::new()),
         }
     }

@@ -557,6 +557,77 @@ async fn wrong_passphrases_are_rate_limited_per_address() {
     app.stop().await;
 }
 
+/// Wrong passphrases from `source` (a loopback address of its own), all at once; the
+/// statuses in the order they came back.
+async fn guess_burst(app: &TestApp, source: [u8; 4], guesses: usize) -> Vec<StatusCode> {
+    let client = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from(source))
+        .build()
+        .unwrap();
+    let url = format!("{}/api/auth/login", app.address);
+    let answers = futures_util::future::join_all((0..guesses).map(|n| {
+        client
+            .post(&url)
+            .json(&json!({"passphrase": format!("guess {n}")}))
+            .send()
+    }))
+    .await;
+    answers.into_iter().map(|r| r.unwrap().status()).collect()
+}
+
+/// The attack that broke the first limiter: a burst of concurrent guesses got 58–95 argon2
+/// checks through a limit of 10, because attempts were counted after hashing and per worker.
+/// Now each guess is counted before its hash, by the box's one limiter; a burst beyond the
+/// hashing queue is told "busy" without being hashed; and many addresses together share one
+/// box-wide budget.
+#[actix_web::test]
+async fn a_burst_of_guesses_gets_no_more_checks_than_the_limits() {
+    let app = locked_app(|config| {
+        config.auth.login_attempts = 10;
+        config.auth.login_attempts_total = 30;
+        config.server.workers = 4;
+    })
+    .await;
+    let statuses = guess_burst(&app, [127, 0, 0, 2], 150).await;
+    let checked = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    assert!(
+        checked <= 10,
+        "{checked} of 150 concurrent guesses were checked"
+    );
+    assert!(
+        statuses
+            .iter()
+            .all(|s| *s == StatusCode::UNAUTHORIZED || *s == StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+
+    // Nine more addresses, ten guesses each, one after another: 30 checks in all, then the
+    // box-wide budget refuses every address, a fresh one too.
+    let mut checked_in_all = checked;
+    for last in 3..12 {
+        for _ in 0..10 {
+            if guess_burst(&app, [127, 0, 0, last], 1).await[0] == StatusCode::UNAUTHORIZED {
+                checked_in_all += 1;
+            }
+        }
+    }
+    assert_eq!(checked_in_all, 30);
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        "/api/auth/login",
+        None,
+        Some(&json!({"passphrase": ADMIN})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(body["code"], "TOO_MANY_ATTEMPTS");
+    app.stop().await;
+}
+
 #[actix_web::test]
 async fn sessions_expire_and_logout_and_passphrase_changes_end_them() {
     let app = locked_app(|config| config.auth.session_minutes = 0).await;
