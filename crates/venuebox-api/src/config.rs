@@ -111,6 +111,17 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     pub body_limit_bytes: usize,
     pub workers: usize,
+    /// Connections one address may hold; more are shut at accept.
+    pub connections_per_address: usize,
+    /// Past this many connections from one address, only requests with valid crew
+    /// credentials are served.
+    pub unauthenticated_connections_per_address: usize,
+    /// A request's headers must arrive within this.
+    pub header_timeout_secs: u64,
+    /// A request's body must arrive within this of the handler asking for it.
+    pub body_timeout_secs: u64,
+    /// Realtime (Socket.IO) connections one session or token may hold.
+    pub sockets_per_credential: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

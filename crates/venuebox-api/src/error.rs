@@ -20,6 +20,12 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("Could not read the request body: {0}")]
     BodyRead(String),
+    #[error("The request body did not arrive in time (server.body_timeout_secs)")]
+    BodyTimeout,
+    #[error("Too many connections from this address without crew credentials")]
+    TooManyConnections,
+    #[error("This credential already holds {cap} realtime connections")]
+    TooManySockets { cap: usize },
     #[error("{0}")]
     BadRequest(String),
     #[error("Production {0} not found")]
@@ -41,6 +47,19 @@ pub enum ApiError {
     SignInBusy,
     #[error(transparent)]
     Sync(SyncError),
+}
+
+impl ApiError {
+    /// A failure reading the body: its deadline ([`crate::connections::body_deadline`])
+    /// passing is a 408, anything else an unreadable body.
+    pub fn from_payload(err: &actix_web::error::PayloadError) -> ApiError {
+        match err {
+            actix_web::error::PayloadError::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => {
+                ApiError::BodyTimeout
+            }
+            other => ApiError::BodyRead(other.to_string()),
+        }
+    }
 }
 
 impl From<SyncError> for ApiError {
@@ -80,6 +99,9 @@ impl ApiError {
             ApiError::EmptyBody | ApiError::NotAnObject => "INVALID_BODY",
             ApiError::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
             ApiError::BodyRead(_) => "INVALID_BODY",
+            ApiError::BodyTimeout => "BODY_TIMEOUT",
+            ApiError::TooManyConnections => "TOO_MANY_CONNECTIONS",
+            ApiError::TooManySockets { .. } => "TOO_MANY_SOCKETS",
             ApiError::BadRequest(_) => "BAD_REQUEST",
             ApiError::UnknownProduction(_) => "PRODUCTION_NOT_FOUND",
             ApiError::RouteNotFound => "ROUTE_NOT_FOUND",
@@ -181,9 +203,11 @@ impl ResponseError for ApiError {
             ApiError::UnknownProduction(_) | ApiError::RouteNotFound => StatusCode::NOT_FOUND,
             ApiError::Unauthenticated | ApiError::InvalidCredentials(_) => StatusCode::UNAUTHORIZED,
             ApiError::InsufficientRole { .. } => StatusCode::FORBIDDEN,
-            ApiError::TooManyAttempts { .. } | ApiError::SignInBusy => {
-                StatusCode::TOO_MANY_REQUESTS
-            }
+            ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            ApiError::TooManyAttempts { .. }
+            | ApiError::SignInBusy
+            | ApiError::TooManyConnections
+            | ApiError::TooManySockets { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Sync(err) => match err {
                 SyncError::NotConfigured
                 | SyncError::Config(_)

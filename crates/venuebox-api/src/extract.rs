@@ -40,7 +40,7 @@ impl FromRequest for JsonObject {
             }
             let mut body = BytesMut::new();
             while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|e| ApiError::BodyRead(e.to_string()))?;
+                let chunk = chunk.map_err(|e| ApiError::from_payload(&e))?;
                 if body.len() + chunk.len() > limit {
                     return Err(ApiError::PayloadTooLarge { limit });
                 }

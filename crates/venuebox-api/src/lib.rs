@@ -6,6 +6,7 @@
 //! * [`config`]: configuration loading and its documented defaults.
 pub mod auth;
 pub mod config;
+pub mod connections;
 pub mod error;
 pub mod extract;
 pub mod metrics;

@@ -3,7 +3,7 @@
 //! real one.
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix_cors::Cors;
 use actix_web::body::{BoxBody, MessageBody};
@@ -85,6 +85,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub facts: ServerFacts,
     pub sync: venuebox_sync::SyncEngine,
+    /// Websockets per credential, counted across every worker.
+    pub sockets: web::Data<crate::connections::SocketSlots>,
 }
 
 /// The whole HTTP application: middleware, the `/api` routes, their root aliases, and JSON
@@ -105,8 +107,14 @@ pub fn create_app(
     let ui = (!state.config.ui.static_dir.as_os_str().is_empty())
         .then(|| web::Data::new(crate::ui::UiDir(state.config.ui.static_dir.clone())));
     let backups = web::Data::new(crate::routes::backups::BackupDir(state.config.backup_dir()));
+    let limits = web::Data::new(crate::connections::ClientLimits {
+        unauthenticated_per_address: state.config.server.unauthenticated_connections_per_address,
+        body_timeout: Duration::from_secs(state.config.server.body_timeout_secs),
+    });
     let mut app = App::new()
         .app_data(auth)
+        .app_data(limits)
+        .app_data(state.sockets.clone())
         .app_data(backups)
         .app_data(state.metrics.clone());
     if let Some(ui) = ui {
@@ -127,12 +135,22 @@ pub fn create_app(
                 ApiError::BadRequest(format!("Invalid path: {err}")).into()
             }),
         )
+        .app_data(
+            web::FormConfig::default().error_handler(|err, _| match err {
+                actix_web::error::UrlencodedError::Payload(err) => {
+                    ApiError::from_payload(&err).into()
+                }
+                err => ApiError::BadRequest(format!("Invalid form: {err}")).into(),
+            }),
+        )
         .app_data(web::QueryConfig::default().error_handler(|err, _| {
             ApiError::BadRequest(format!("Invalid query string: {err}")).into()
         }))
         // Browser navigations get the crew's web app (when configured), behind the sign-in.
         // Every route below carries its own access gate (`auth::gate`).
         .wrap(actix_web::middleware::from_fn(crate::ui::serve_app))
+        // Strangers crowding one address are let go; bodies get their deadline.
+        .wrap(actix_web::middleware::from_fn(crate::connections::admit))
         .wrap(ErrorHandlers::new().default_handler(json_error_body))
         .wrap(security_headers())
         .wrap(cors(&state.config))
@@ -141,11 +159,11 @@ pub fn create_app(
         // The Socket.IO handshake: the client connects to the origin, with or without the slash.
         .route(
             "/socket.io/",
-            viewer(web::get().to(venuebox_realtime::socket_io)),
+            viewer(web::get().to(crate::connections::socket)),
         )
         .route(
             "/socket.io",
-            viewer(web::get().to(venuebox_realtime::socket_io)),
+            viewer(web::get().to(crate::connections::socket)),
         )
         .configure(crate::auth::configure)
         .route("/metrics", viewer(web::get().to(crate::metrics::expose)))
@@ -400,8 +418,15 @@ impl Application {
             },
             config: Arc::new(config.clone()),
             sync: sync.clone(),
+            sockets: web::Data::new(crate::connections::SocketSlots::new(
+                config.server.sockets_per_credential,
+            )),
         };
+        let counts = crate::connections::ConnectionCounts::default();
+        let per_address = config.server.connections_per_address;
         let mut server = HttpServer::new(move || create_app(state.clone()))
+            .on_connect(move |connection, data| counts.on_connect(per_address, connection, data))
+            .client_request_timeout(Duration::from_secs(config.server.header_timeout_secs))
             .listen(listener)
             .map_err(|source| StartupError::Bind {
                 address: address.to_string(),

@@ -20,7 +20,7 @@ use venuebox_store::{Store, clock};
 
 pub use rooms::{Audience, QueueLimits, Rooms};
 /// The Socket.IO handshake handler (`GET /socket.io/`); the API registers it behind its access gate.
-pub use session::socket_io;
+pub use session::accept;
 
 /// `[realtime]` settings.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]

@@ -28,10 +28,14 @@ fn new_sid() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
-pub async fn socket_io(
+/// The Socket.IO handshake: upgrades to a websocket and serves it until it ends. `held` is
+/// whatever the caller wants kept for the socket's lifetime (the API keeps the socket's
+/// per-credential slot there); it is dropped when the socket ends.
+pub async fn accept<H: 'static>(
     req: HttpRequest,
     body: web::Payload,
-    realtime: web::Data<Realtime>,
+    realtime: &Realtime,
+    held: H,
 ) -> actix_web::Result<HttpResponse> {
     let query: HashMap<String, String> =
         web::Query::<HashMap<String, String>>::from_query(req.query_string())
@@ -70,6 +74,7 @@ pub async fn socket_io(
         rooms.disconnect(&sid);
         tracing::debug!(%sid, ?reason, "realtime client disconnected");
         let _ = connection.session.close(reason).await;
+        drop(held);
     });
     Ok(response)
 }

@@ -95,3 +95,33 @@ pub fn spawn_watchdog(store: Store) -> Option<tokio::task::JoinHandle<()>> {
         }
     }))
 }
+
+/// Raises the open-file soft limit to the hard limit. Every connection is a descriptor, and
+/// the usual soft limit of 1,024 is what a thousand idle connections from one stranger used
+/// to exhaust. Under the shipped unit `LimitNOFILE` sets both, so nothing is called (its
+/// system-call filter leaves out the resource calls); in a terminal the hard limit is often
+/// far above the soft one.
+pub fn raise_open_file_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let (Some(current), Some(hard)) = (limit.current, limit.maximum) else {
+        return;
+    };
+    if current >= hard {
+        tracing::debug!(
+            open_files = current,
+            "open-file limit already at its maximum"
+        );
+        return;
+    }
+    let raised = rustix::process::Rlimit {
+        current: Some(hard),
+        maximum: Some(hard),
+    };
+    match setrlimit(Resource::Nofile, raised) {
+        Ok(()) => tracing::debug!(from = current, to = hard, "open-file limit raised"),
+        Err(err) => {
+            tracing::warn!(open_files = current, error = %err, "cannot raise the open-file limit")
+        }
+    }
+}

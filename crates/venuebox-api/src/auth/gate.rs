@@ -17,7 +17,9 @@ use actix_web::middleware::{Next, from_fn};
 use actix_web::{HttpMessage, HttpResponse, ResponseError, Route, web};
 use venuebox_store::Store;
 
-use super::{AuthState, Principal, Role, SESSION_COOKIE, hash_secret, touch_token, urlencode};
+use super::{
+    AuthState, Credential, Principal, Role, SESSION_COOKIE, hash_secret, touch_token, urlencode,
+};
 use crate::config::AuthMode;
 use crate::error::ApiError;
 
@@ -56,13 +58,13 @@ async fn check(
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let refusal = match principal(&req).await {
         Err(refusal) => refusal,
-        Ok(Some(role)) if role >= required => {
-            req.extensions_mut().insert(Principal { role });
+        Ok(Some(caller)) if caller.role >= required => {
+            req.extensions_mut().insert(caller);
             return next.call(req).await;
         }
-        Ok(Some(role)) => ApiError::InsufficientRole {
+        Ok(Some(caller)) => ApiError::InsufficientRole {
             required: required.as_str(),
-            role: role.as_str(),
+            role: caller.role.as_str(),
         },
         Ok(None) if wants_html(&req) => return Ok(to_login(req)),
         Ok(None) => ApiError::Unauthenticated,
@@ -70,15 +72,18 @@ async fn check(
     Ok(req.into_response(refusal.error_response()))
 }
 
-/// The role behind the request's credentials: everyone is admin in open mode; otherwise a
+/// Who the request's credentials say is calling: everyone is admin in open mode; otherwise a
 /// bearer token, else the session cookie. An unknown or revoked token is refused outright
 /// (a device should learn its token is dead, not be treated as a stranger).
-pub async fn principal(req: &ServiceRequest) -> Result<Option<Role>, ApiError> {
+pub async fn principal(req: &ServiceRequest) -> Result<Option<Principal>, ApiError> {
     let state = req
         .app_data::<web::Data<AuthState>>()
         .expect("auth state is registered");
     if state.mode == AuthMode::Open {
-        return Ok(Some(Role::Admin));
+        return Ok(Some(Principal {
+            role: Role::Admin,
+            credential: Credential::Open,
+        }));
     }
     let store = req
         .app_data::<web::Data<Store>>()
@@ -97,13 +102,22 @@ pub async fn principal(req: &ServiceRequest) -> Result<Option<Role>, ApiError> {
         let Some((id, role)) = found else {
             return Err(ApiError::InvalidCredentials("Unknown or revoked token"));
         };
-        touch_token(store, state, id);
-        return Ok(Role::parse(&role));
+        touch_token(store, state, id.clone());
+        return Ok(Role::parse(&role).map(|role| Principal {
+            role,
+            credential: Credential::Token(id),
+        }));
     }
     if let Some(cookie) = req.cookie(SESSION_COOKIE) {
         let hash = hash_secret(cookie.value());
-        let found = store.session_role(hash).await?;
-        return Ok(found.as_deref().and_then(Role::parse));
+        let found = store.session_role(hash.clone()).await?;
+        return Ok(found
+            .as_deref()
+            .and_then(Role::parse)
+            .map(|role| Principal {
+                role,
+                credential: Credential::Session(hash),
+            }));
     }
     Ok(None)
 }

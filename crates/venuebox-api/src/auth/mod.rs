@@ -55,9 +55,21 @@ impl Role {
 }
 
 /// Who is making a request, once authorized.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Principal {
     pub role: Role,
+    pub credential: Credential,
+}
+
+/// Which credential a request came with: what per-credential limits count by.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Credential {
+    /// Open mode: everyone is one caller.
+    Open,
+    /// A device token, by its public id.
+    Token(String),
+    /// A browser session, by the stored hash of its cookie.
+    Session(String),
 }
 
 /// What every request's access check and every credential endpoint share: one per box (not

@@ -6,6 +6,7 @@ mod families;
 mod global;
 mod heartbeat;
 mod helpers;
+mod limits;
 mod productions;
 mod quirks;
 mod sync;
