@@ -8,7 +8,7 @@ unit=systemd/venuebox.service
 for directive in 'User=venuebox' 'StateDirectory=venuebox' 'Restart=on-failure' \
     'ProtectSystem=strict' 'NoNewPrivileges=yes' 'PrivateTmp=yes' 'ProtectHome=yes' \
     'CapabilityBoundingSet=$' 'RestrictAddressFamilies=.*AF_NETLINK' 'KillSignal=SIGTERM' \
-    'Type=notify' 'WatchdogSec=[0-9]+'; do
+    'Type=notify' 'WatchdogSec=[0-9]+' 'LimitNOFILE=[0-9]+' 'MemoryMax=[0-9]+M' 'TasksMax=[0-9]+'; do
     grep -Eq "^$directive" "$unit" || { echo "missing in $unit: $directive" >&2; exit 1; }
 done
 echo "ok - the unit has its hardening directives"

@@ -40,6 +40,22 @@ pub enum StartupError {
     Mdns(#[from] venuebox_mdns::MdnsError),
     #[error("invalid hub settings: {0}")]
     Hub(#[from] venuebox_sync::SyncError),
+    #[error("{0}")]
+    Config(String),
+}
+
+/// Writes `text` to a new file only its owner can read.
+fn write_private(file: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut out = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(file)?;
+    out.write_all(text.as_bytes())?;
+    out.sync_all()
 }
 
 /// The sync engine's settings from the configuration (`[hub]`, `node.name`).
@@ -344,14 +360,45 @@ impl Application {
                     .auth
                     .admin_passphrase
                     .as_ref()
-                    .map(|s| s.expose().to_owned());
+                    .map(|s| s.expose().to_owned())
+                    .filter(|p| !p.is_empty());
+                if provisioned
+                    .as_ref()
+                    .is_some_and(|p| p.chars().count() < crate::auth::MIN_PASSPHRASE_CHARS)
+                {
+                    return Err(StartupError::Config(format!(
+                        "VENUEBOX_ADMIN_PASSPHRASE needs at least {} characters",
+                        crate::auth::MIN_PASSPHRASE_CHARS
+                    )));
+                }
                 let created = crate::auth::ensure_admin_passphrase(&store, provisioned)
                     .await
                     .map_err(|source| StartupError::Store {
                         dir: config.storage.data_dir.display().to_string(),
                         source,
                     })?;
-                if let Some(passphrase) = created {
+                if let Some(passphrase) = &created
+                    && std::env::var_os("INVOCATION_ID").is_some()
+                {
+                    // A systemd service: stderr is the journal, which keeps what it is given
+                    // for months. The passphrase goes to a file only the service's user (and
+                    // root) can read, removed once the admin has used or changed it.
+                    let file = config
+                        .storage
+                        .data_dir
+                        .join(crate::auth::FIRST_PASSPHRASE_FILE);
+                    write_private(&file, &format!("{passphrase}\n")).map_err(|source| {
+                        StartupError::Store {
+                            dir: config.storage.data_dir.display().to_string(),
+                            source: source.into(),
+                        }
+                    })?;
+                    tracing::warn!(
+                        file = %file.display(),
+                        "a new admin passphrase was generated: read it with `sudo cat {}`; the file is removed once the admin signs in",
+                        file.display()
+                    );
+                } else if let Some(passphrase) = created {
                     // Shown once, on the console only: the box keeps just its hash.
                     eprintln!(
                         "\n==================================================================\n\
@@ -407,7 +454,10 @@ impl Application {
         }
         let state = AppState {
             metrics: web::Data::new(crate::metrics::Metrics::default()),
-            auth: web::Data::new(crate::auth::AuthState::new(&config.auth)),
+            auth: web::Data::new(crate::auth::AuthState::new(
+                &config.auth,
+                &config.storage.data_dir,
+            )),
             store: store.clone(),
             realtime: realtime.clone(),
             advertiser: advertiser.clone(),

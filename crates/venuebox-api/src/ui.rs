@@ -38,10 +38,21 @@ fn reserved(path: &str) -> bool {
 pub fn file_for(root: &Path, path: &str) -> Option<PathBuf> {
     let mut file = root.to_path_buf();
     for segment in path.split('/').filter(|s| !s.is_empty()) {
-        if segment == ".." || segment == "." || segment.contains('\\') {
+        // `..` and `.` cannot climb out; dotfiles (`.env`, `.git/`) are never the app's to
+        // serve; a backslash is a separator to some clients.
+        if segment.starts_with('.') || segment.contains('\\') {
             return None;
         }
         file.push(segment);
+        // A symlink inside the folder could point anywhere on the box: not followed. (The
+        // folder itself may be a link, e.g. to the current release.)
+        if std::fs::symlink_metadata(&file)
+            .ok()?
+            .file_type()
+            .is_symlink()
+        {
+            return None;
+        }
     }
     file.is_file().then_some(file)
 }
@@ -113,6 +124,22 @@ mod tests {
         assert!(file_for(dir.path(), "/index.html").is_some());
         assert!(file_for(dir.path(), "/../index.html").is_none());
         assert!(file_for(dir.path(), "/missing.js").is_none());
+        // Dotfiles and symlinks out of the folder are not served.
+        std::fs::write(dir.path().join(".env"), "SECRET=1").unwrap();
+        std::fs::create_dir(dir.path().join(".git")).unwrap();
+        std::fs::write(dir.path().join(".git").join("config"), "x").unwrap();
+        assert!(file_for(dir.path(), "/.env").is_none());
+        assert!(file_for(dir.path(), "/.git/config").is_none());
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret.txt"), "x").unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("assets")).unwrap();
+        std::os::unix::fs::symlink(
+            outside.path().join("secret.txt"),
+            dir.path().join("linked.txt"),
+        )
+        .unwrap();
+        assert!(file_for(dir.path(), "/assets/secret.txt").is_none());
+        assert!(file_for(dir.path(), "/linked.txt").is_none());
         assert!(reserved("/api/productions"));
         assert!(reserved("/socket.io/"));
         assert!(!reserved("/equipment"));

@@ -47,6 +47,7 @@ pub fn verify(path: &Path) -> Result<()> {
 /// Writes a snapshot of `database` into `dir` (created if needed) and verifies it.
 pub fn snapshot(database: &Path, dir: &Path) -> Result<BackupFile> {
     std::fs::create_dir_all(dir)?;
+    crate::make_private(dir)?;
     let now = clock::now();
     let stamp = clock::format_iso(now)
         .replace([':', '-'], "")
@@ -61,6 +62,8 @@ pub fn snapshot(database: &Path, dir: &Path) -> Result<BackupFile> {
     conn.busy_timeout(std::time::Duration::from_secs(30))?;
     conn.execute("VACUUM INTO ?1", [target.to_string_lossy().as_ref()])?;
     drop(conn);
+    // A backup holds everything the database does: as private as it.
+    std::fs::set_permissions(&target, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
     if let Err(err) = verify(&target) {
         let _ = std::fs::remove_file(&target);
         return Err(err);

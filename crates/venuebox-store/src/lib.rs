@@ -65,6 +65,7 @@ pub struct DataDirLock {
 impl DataDirLock {
     pub fn acquire(data_dir: &Path) -> Result<DataDirLock> {
         std::fs::create_dir_all(data_dir)?;
+        make_private(data_dir)?;
         let file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -79,6 +80,21 @@ impl DataDirLock {
         }
     }
 }
+/// Show data, credentials' hashes and the node's identity are nobody else's to read: the
+/// folder becomes 0700 and the files directly in it 0600, whatever umask created them (a box
+/// run by hand used to leave 0755 and 0644). New files follow from the binary's umask (077).
+pub fn make_private(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_file() {
+            std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    Ok(())
+}
+
 /// How many change events a slow subscriber may fall behind before it misses some.
 const EVENT_BUFFER: usize = 4096;
 

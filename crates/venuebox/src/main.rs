@@ -27,6 +27,8 @@ fn main() -> ExitCode {
 fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     service::init_logging();
+    // Everything the box writes (database, WAL, backups, exports) is its user's alone.
+    rustix::process::umask(rustix::fs::Mode::from_bits_truncate(0o077));
     // One process-wide TLS crypto provider (ring: builds for arm64 without cmake), installed
     // before anything could open a TLS connection to the hub.
     let _ = rustls::crypto::ring::default_provider().install_default();

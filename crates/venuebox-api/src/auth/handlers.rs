@@ -12,12 +12,32 @@ use venuebox_store::{Store, StoreError, clock};
 
 use super::limiter::Refusal;
 use super::secrets::{
-    generate_passphrase, hash_passphrase, hash_secret, random_id, random_secret, verify_passphrase,
+    MIN_PASSPHRASE_CHARS, generate_passphrase, hash_passphrase, hash_secret, random_id,
+    random_secret, verify_passphrase,
 };
 use super::{AuthState, Principal, Role, SESSION_COOKIE, admin, public, urlencode, viewer};
 use crate::config::AuthMode;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::JsonObject;
+
+/// Under systemd a generated admin passphrase goes to this file in the data folder (mode
+/// 0600, the service's user; root reads it with `sudo cat /var/lib/venuebox/admin-passphrase.txt`)
+/// instead of the journal, which keeps everything it is given for months. The box removes the
+/// file once the admin has signed in or the admin passphrase has changed.
+pub const FIRST_PASSPHRASE_FILE: &str = "admin-passphrase.txt";
+
+/// Removes the file holding a generated admin passphrase, if it is there.
+pub fn forget_first_passphrase(file: &std::path::Path) {
+    match std::fs::remove_file(file) {
+        Ok(()) => {
+            tracing::info!(file = %file.display(), "removed the first-start admin passphrase file")
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => {
+            tracing::warn!(file = %file.display(), error = %err, "cannot remove the first-start admin passphrase file")
+        }
+    }
+}
 
 /// Makes sure an admin passphrase exists. Returns a newly generated one, which the caller
 /// shows once; `provisioned` (VENUEBOX_ADMIN_PASSPHRASE) is used instead when given.
@@ -58,20 +78,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// Checks a passphrase against every role's; the highest role that matches wins.
-async fn check_passphrase(store: &Store, passphrase: String) -> Option<Role> {
+async fn check_passphrase(store: &Store, state: &AuthState, passphrase: String) -> Option<Role> {
     let hashes = store.credential_hashes().await.ok()?;
-    web::block(move || {
-        let mut matched: Vec<Role> = hashes
-            .iter()
-            .filter(|(_, hash)| verify_passphrase(&passphrase, hash))
-            .filter_map(|(role, _)| Role::parse(role))
-            .collect();
-        matched.sort();
-        matched.pop()
-    })
-    .await
-    .ok()
-    .flatten()
+    state
+        .hashing
+        .run(move || {
+            let mut matched: Vec<Role> = hashes
+                .iter()
+                .filter(|(_, hash)| verify_passphrase(&passphrase, hash))
+                .filter_map(|(role, _)| Role::parse(role))
+                .collect();
+            matched.sort();
+            matched.pop()
+        })
+        .await
+        .flatten()
 }
 
 /// The login shared by the form and the JSON endpoint: rate limit, check, start a session.
@@ -93,10 +114,13 @@ async fn sign_in(
             Refusal::Limited { retry_after } => ApiError::TooManyAttempts { retry_after },
             Refusal::Busy => ApiError::SignInBusy,
         })?;
-    let Some(role) = check_passphrase(store, passphrase).await else {
+    let Some(role) = check_passphrase(store, state, passphrase).await else {
         return Err(ApiError::InvalidCredentials("Wrong passphrase"));
     };
     attempt.succeeded();
+    if role == Role::Admin {
+        forget_first_passphrase(&state.first_passphrase);
+    }
     let secret = random_secret();
     let hash = hash_secret(&secret);
     let expires = clock::format_iso(clock::now() + state.session_ttl);
@@ -118,10 +142,20 @@ struct LoginForm {
     next: Option<String>,
 }
 
-/// Only local paths, so the login page cannot be used to send people elsewhere.
+/// Only a path on this box, so the login page cannot be used to send people elsewhere:
+/// one leading `/` (browsers read `//host` and `/\host` as another site), no backslash at all,
+/// and nothing but visible ASCII (a CR/LF would split the `Location` header). Anything else
+/// goes to `/`.
 fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(path) if path.starts_with('/') && !path.starts_with("//") => path.to_owned(),
+        Some(path)
+            if path.starts_with('/')
+                && !path[1..].starts_with(['/', '\\'])
+                && !path.contains('\\')
+                && path.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
+            path.to_owned()
+        }
         _ => "/".to_owned(),
     }
 }
@@ -246,6 +280,7 @@ async fn revoke_token(store: web::Data<Store>, id: web::Path<String>) -> ApiResu
 /// role's browser sessions.
 async fn set_passphrase(
     store: web::Data<Store>,
+    state: web::Data<AuthState>,
     JsonObject(body): JsonObject,
 ) -> ApiResult<HttpResponse> {
     let role = role_field(&body)?;
@@ -254,16 +289,21 @@ async fn set_passphrase(
         .and_then(|v| v.as_str())
         .map(str::to_owned);
     match passphrase {
-        Some(p) if p.chars().count() < 8 => Err(StoreError::invalid(
+        Some(p) if p.chars().count() < MIN_PASSPHRASE_CHARS => Err(StoreError::invalid(
             "passphrase",
-            "A passphrase needs at least 8 characters",
+            format!("A passphrase needs at least {MIN_PASSPHRASE_CHARS} characters"),
         )
         .into()),
         Some(p) => {
-            let hash = web::block(move || hash_passphrase(&p))
+            let hash = state
+                .hashing
+                .run(move || hash_passphrase(&p))
                 .await
-                .map_err(|e| StoreError::Internal(e.to_string()))?;
+                .ok_or_else(|| StoreError::Internal("passphrase hashing stopped".into()))?;
             store.replace_credential(role.as_str(), hash).await?;
+            if role == Role::Admin {
+                forget_first_passphrase(&state.first_passphrase);
+            }
             Ok(HttpResponse::Ok().json(json!({"success": true, "role": role.as_str()})))
         }
         None if role == Role::Admin => {
@@ -279,12 +319,26 @@ async fn set_passphrase(
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::safe_next;
 
     #[test]
-    fn only_local_next_paths() {
-        assert_eq!(safe_next(Some("/equipment")), "/equipment");
-        assert_eq!(safe_next(Some("//evil.example")), "/");
-        assert_eq!(safe_next(Some("https://evil.example")), "/");
+    fn next_stays_on_the_box() {
+        for local in ["/", "/admin", "/projects/p1?tab=sources", "/a%2F%5Cb"] {
+            assert_eq!(safe_next(Some(local)), local);
+        }
+        for elsewhere in [
+            "//evil.example/",
+            "/\\evil.example/",
+            "/\\/evil.example",
+            "/a\\b",
+            "https://evil.example/",
+            "evil",
+            "/ok\r\nSet-Cookie: x=y",
+            "/tab\there",
+            "/caf\u{e9}",
+        ] {
+            assert_eq!(safe_next(Some(elsewhere)), "/", "{elsewhere:?}");
+        }
+        assert_eq!(safe_next(None), "/");
     }
 }

@@ -23,8 +23,11 @@ pub mod limiter;
 pub mod secrets;
 
 pub use gate::{admin, editor, public, viewer};
-pub use handlers::{configure, ensure_admin_passphrase};
+pub use handlers::{
+    FIRST_PASSPHRASE_FILE, configure, ensure_admin_passphrase, forget_first_passphrase,
+};
 use limiter::SignInLimiter;
+pub use secrets::MIN_PASSPHRASE_CHARS;
 pub use secrets::{generate_passphrase, hash_passphrase, hash_secret};
 
 pub const SESSION_COOKIE: &str = "venuebox_session";
@@ -78,15 +81,22 @@ pub struct AuthState {
     pub mode: AuthMode,
     pub session_ttl: Duration,
     pub limiter: SignInLimiter,
+    /// Where a generated admin passphrase waits under systemd (see
+    /// [`handlers::FIRST_PASSPHRASE_FILE`]); removed once the admin has signed in or changed it.
+    pub first_passphrase: std::path::PathBuf,
+    /// Where passphrase hashes run (see [`secrets::HashingThreads`]).
+    pub hashing: secrets::HashingThreads,
     token_touched: Mutex<HashMap<String, Instant>>,
 }
 
 impl AuthState {
-    pub fn new(config: &AuthConfig) -> AuthState {
+    pub fn new(config: &AuthConfig, data_dir: &std::path::Path) -> AuthState {
         AuthState {
+            first_passphrase: data_dir.join(handlers::FIRST_PASSPHRASE_FILE),
             mode: config.mode,
             session_ttl: Duration::from_secs(config.session_minutes.saturating_mul(60)),
             limiter: SignInLimiter::new(config.login_attempts, config.login_attempts_total),
+            hashing: secrets::HashingThreads::start(limiter::HASHING_AT_ONCE),
             token_touched: Mutex::new(HashMap::new()),
         }
     }

@@ -73,8 +73,6 @@ async fn health(store: web::Data<Store>, facts: web::Data<ServerFacts>) -> HttpR
                 "connected": true,
                 "latency": format!("{:.2}ms", latency.as_secs_f64() * 1000.0),
             },
-            "nodeId": store.node_id(),
-            "version": VERSION,
         })),
         Err(err) => unhealthy(err),
     }
@@ -86,7 +84,6 @@ async fn api_health(store: web::Data<Store>) -> HttpResponse {
             "status": "ok",
             "timestamp": clock::now_iso(),
             "server": "Venuebox",
-            "version": VERSION,
         })),
         Err(err) => unhealthy(err),
     }

@@ -349,3 +349,32 @@ fn an_upgrade_saves_the_database_first_and_a_failed_migration_leaves_it_untouche
         "a snapshot was taken before migrating: {saved:?}"
     );
 }
+
+/// A box run by hand used to leave its folder 0755 and the database, WAL and backups 0644:
+/// readable by every account on the machine. Opening makes them the box's alone.
+#[tokio::test]
+async fn the_data_folder_and_backups_are_private_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(data.join("left-over.txt"), b"x").unwrap();
+    std::fs::set_permissions(
+        data.join("left-over.txt"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let store = Store::open(&data, StoreOptions::default()).unwrap();
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&data.join("left-over.txt")), 0o600);
+    let backups = dir.path().join("backups");
+    let file =
+        venuebox_store::backup::snapshot(&data.join(venuebox_store::DATABASE_FILE), &backups)
+            .unwrap();
+    assert_eq!(mode(&backups), 0o700);
+    assert_eq!(mode(&backups.join(&file.file)), 0o600);
+    drop(store);
+}

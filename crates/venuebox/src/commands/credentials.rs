@@ -5,7 +5,10 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 use serde_json::json;
-use venuebox_api::auth::{Role, generate_passphrase, hash_passphrase};
+use venuebox_api::auth::{
+    FIRST_PASSPHRASE_FILE, MIN_PASSPHRASE_CHARS, Role, forget_first_passphrase,
+    generate_passphrase, hash_passphrase,
+};
 use venuebox_store::{Store, StoreOptions};
 
 use super::client::admin_call;
@@ -21,14 +24,17 @@ pub fn reset_passphrase(data_dir: &Path, role: &str, from_stdin: bool) -> anyhow
     } else {
         (generate_passphrase(), true)
     };
-    if passphrase.chars().count() < 8 {
-        bail!("a passphrase needs at least 8 characters");
+    if passphrase.chars().count() < MIN_PASSPHRASE_CHARS {
+        bail!("a passphrase needs at least {MIN_PASSPHRASE_CHARS} characters");
     }
     let hash = hash_passphrase(&passphrase);
     let store = Store::open(data_dir, StoreOptions { readers: 1 })
         .with_context(|| format!("opening the database in {}", data_dir.display()))?;
     runtime()?.block_on(store.replace_credential(role.as_str(), hash))?;
     store.close();
+    if role == Role::Admin {
+        forget_first_passphrase(&data_dir.join(FIRST_PASSPHRASE_FILE));
+    }
     if generated {
         println!("new {} passphrase: {passphrase}", role.as_str());
     } else {

@@ -62,6 +62,8 @@ fn serve_wrapped(wrapper: &[&str], data_dir: &Path, args: &[&str], env: &[(&str,
         .args(args)
         .env("VENUEBOX_LOG", "info")
         .env_remove("VENUEBOX_ADMIN_PASSPHRASE")
+        // Not a systemd service unless a test says so (see the first-start passphrase).
+        .env_remove("INVOCATION_ID")
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     for (key, value) in env {
@@ -301,6 +303,53 @@ fn the_first_start_prints_an_admin_passphrase_once() {
     );
     assert!(!served.log().contains(&passphrase));
     stop(served);
+}
+
+/// Under systemd the console is the journal, which keeps what it is given for months: the
+/// generated passphrase goes to a file only the service's user can read, never to the log,
+/// and the file goes once the admin has signed in. A too-short provisioned passphrase is
+/// refused at start.
+#[test]
+fn under_systemd_the_first_passphrase_is_in_a_private_file_until_the_admin_signs_in() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let served = serve_with(dir.path(), &[], &[("INVOCATION_ID", "0123456789abcdef")]);
+    let file = dir.path().join("admin-passphrase.txt");
+    let passphrase = std::fs::read_to_string(&file).unwrap().trim().to_owned();
+    assert_eq!(passphrase.len(), 29, "{passphrase}");
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let log = served.log();
+    assert!(!log.contains(&passphrase), "{log}");
+    assert!(
+        log.contains("admin-passphrase.txt"),
+        "the log says where: {log}"
+    );
+    assert_eq!(login_status(&served.base, "not it at all"), 401);
+    assert!(file.exists(), "a wrong guess does not remove it");
+    assert_eq!(login_status(&served.base, &passphrase), 200);
+    assert!(!file.exists(), "removed once the admin has signed in");
+    stop(served);
+
+    let other = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--no-mdns",
+            "--data-dir",
+        ])
+        .arg(other.path())
+        .env("VENUEBOX_ADMIN_PASSPHRASE", "short")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("at least 8 characters"), "{stderr}");
+    assert!(!stderr.contains("short\n"), "{stderr}");
 }
 
 #[test]
