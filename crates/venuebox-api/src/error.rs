@@ -20,6 +20,10 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("Could not read the request body: {0}")]
     BodyRead(String),
+    #[error("Send the body as JSON, with Content-Type: application/json")]
+    UnsupportedMediaType,
+    #[error("Requests signed in with a browser session must come from this box's own pages")]
+    ForeignOrigin,
     #[error("The request body did not arrive in time (server.body_timeout_secs)")]
     BodyTimeout,
     #[error("Too many connections from this address without crew credentials")]
@@ -99,6 +103,8 @@ impl ApiError {
             ApiError::EmptyBody | ApiError::NotAnObject => "INVALID_BODY",
             ApiError::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
             ApiError::BodyRead(_) => "INVALID_BODY",
+            ApiError::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            ApiError::ForeignOrigin => "FOREIGN_ORIGIN",
             ApiError::BodyTimeout => "BODY_TIMEOUT",
             ApiError::TooManyConnections => "TOO_MANY_CONNECTIONS",
             ApiError::TooManySockets { .. } => "TOO_MANY_SOCKETS",
@@ -202,7 +208,8 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnknownProduction(_) | ApiError::RouteNotFound => StatusCode::NOT_FOUND,
             ApiError::Unauthenticated | ApiError::InvalidCredentials(_) => StatusCode::UNAUTHORIZED,
-            ApiError::InsufficientRole { .. } => StatusCode::FORBIDDEN,
+            ApiError::InsufficientRole { .. } | ApiError::ForeignOrigin => StatusCode::FORBIDDEN,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::TooManyAttempts { .. }
             | ApiError::SignInBusy

@@ -13,10 +13,13 @@ use crate::error::ApiError;
 #[derive(Debug, Clone, Copy)]
 pub struct BodyLimit(pub usize);
 
-/// A request body that must be a JSON object. The body is read with the configured limit
-/// (413 past it, checked against `Content-Length` before reading when it is sent), parsed
-/// whatever the `Content-Type` (scripts often omit it), and refused with the parser's line
-/// and column when malformed.
+/// A request body that must be a JSON object, sent as `Content-Type: application/json` (or a
+/// `+json` type; `415 UNSUPPORTED_MEDIA_TYPE` otherwise). Requiring the type matters: a page
+/// on any other site may send `text/plain`, a form type or no type at all to the box without
+/// the browser asking first (a CORS "simple request"), and with the crew's cookie; a JSON type
+/// makes the browser ask, and CORS says no. The body is read with the configured limit (413
+/// past it, checked against `Content-Length` before reading when it is sent) and refused
+/// with the parser's line and column when malformed.
 pub struct JsonObject(pub Map<String, Value>);
 
 impl FromRequest for JsonObject {
@@ -33,8 +36,16 @@ impl FromRequest for JsonObject {
             .get(CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<usize>().ok());
+        let json_type = req
+            .headers()
+            .get(actix_web::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(is_json_type);
         let mut payload = payload.take();
         Box::pin(async move {
+            if !json_type {
+                return Err(ApiError::UnsupportedMediaType);
+            }
             if declared.is_some_and(|length| length > limit) {
                 return Err(ApiError::PayloadTooLarge { limit });
             }
@@ -49,6 +60,17 @@ impl FromRequest for JsonObject {
             parse_object(&body).map(JsonObject)
         })
     }
+}
+
+/// `application/json`, or any `…/…+json`, with or without parameters.
+fn is_json_type(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json" || (essence.contains('/') && essence.ends_with("+json"))
 }
 
 pub fn parse_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {

@@ -59,6 +59,9 @@ async fn check(
     let refusal = match principal(&req).await {
         Err(refusal) => refusal,
         Ok(Some(caller)) if caller.role >= required => {
+            if let Err(refusal) = same_origin(&req, &caller) {
+                return Ok(req.into_response(refusal.error_response()));
+            }
             req.extensions_mut().insert(caller);
             return next.call(req).await;
         }
@@ -120,6 +123,46 @@ pub async fn principal(req: &ServiceRequest) -> Result<Option<Principal>, ApiErr
             }));
     }
     Ok(None)
+}
+
+/// A browser sends the crew's cookie with requests any page makes, including a page of
+/// another site (or another port of the box's own host). For a cookie-borne session, a
+/// change (any method but GET/HEAD/OPTIONS) or a websocket handshake must therefore come from
+/// the box's own pages, or from an origin listed in `auth.cors_origins`: the `Origin` header
+/// browsers set on exactly those requests must name the host the request was sent to.
+/// Requests without `Origin` come from scripts and devices, not from a page; tokens are not
+/// ambient, so they are not checked.
+fn same_origin(req: &ServiceRequest, caller: &Principal) -> Result<(), ApiError> {
+    if !matches!(caller.credential, Credential::Session(_)) {
+        return Ok(());
+    }
+    let changes = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let handshake = req.headers().contains_key(header::UPGRADE);
+    if !changes && !handshake {
+        return Ok(());
+    }
+    let Some(origin) = req.headers().get(header::ORIGIN) else {
+        return Ok(());
+    };
+    let origin = origin.to_str().map_err(|_| ApiError::ForeignOrigin)?;
+    let state = req
+        .app_data::<web::Data<AuthState>>()
+        .expect("auth state is registered");
+    if state.cors_origins.iter().any(|allowed| allowed == origin) {
+        return Ok(());
+    }
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let origin_host = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"));
+    if !host.is_empty() && origin_host.is_some_and(|o| o.eq_ignore_ascii_case(host)) {
+        return Ok(());
+    }
+    Err(ApiError::ForeignOrigin)
 }
 
 fn wants_html(req: &ServiceRequest) -> bool {

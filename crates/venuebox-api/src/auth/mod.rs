@@ -81,6 +81,8 @@ pub struct AuthState {
     pub mode: AuthMode,
     pub session_ttl: Duration,
     pub limiter: SignInLimiter,
+    /// Other browser origins allowed to call with the crew's cookie (`auth.cors_origins`).
+    pub cors_origins: Vec<String>,
     /// Where a generated admin passphrase waits under systemd (see
     /// [`handlers::FIRST_PASSPHRASE_FILE`]); removed once the admin has signed in or changed it.
     pub first_passphrase: std::path::PathBuf,
@@ -93,6 +95,7 @@ impl AuthState {
     pub fn new(config: &AuthConfig, data_dir: &std::path::Path) -> AuthState {
         AuthState {
             first_passphrase: data_dir.join(handlers::FIRST_PASSPHRASE_FILE),
+            cors_origins: config.cors_origins.clone(),
             mode: config.mode,
             session_ttl: Duration::from_secs(config.session_minutes.saturating_mul(60)),
             limiter: SignInLimiter::new(config.login_attempts, config.login_attempts_total),

@@ -7,6 +7,7 @@ mod global;
 mod heartbeat;
 mod helpers;
 mod limits;
+mod other_sites;
 mod productions;
 mod quirks;
 mod sync;
