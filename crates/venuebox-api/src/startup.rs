@@ -18,7 +18,7 @@ use venuebox_mdns::{Advertiser, Announcement};
 use venuebox_realtime::Realtime;
 use venuebox_store::{Store, StoreOptions};
 
-use crate::auth::{admin, viewer};
+use crate::auth::{admin, public, viewer};
 use crate::config::{AuthMode, Config};
 use crate::error::ApiError;
 use crate::extract::BodyLimit;
@@ -182,6 +182,7 @@ pub fn create_app(
             viewer(web::get().to(crate::connections::socket)),
         )
         .configure(crate::auth::configure)
+        .route("/favicon.ico", public(web::get().to(crate::ui::favicon)))
         .route("/metrics", viewer(web::get().to(crate::metrics::expose)))
         .route(
             "/api/openapi.json",

@@ -98,6 +98,22 @@ pub async fn serve_app(
     Ok(next.call(req).await?.map_into_boxed_body())
 }
 
+/// `/favicon.ico`, for anyone: browsers ask for it on the sign-in page too, and a 401 there
+/// is noise in every console. The app's icon when the app has one (an icon tells a stranger
+/// nothing), else `204 No Content`.
+pub async fn favicon(
+    req: actix_web::HttpRequest,
+    ui: Option<web::Data<UiDir>>,
+) -> actix_web::HttpResponse {
+    if let Some(ui) = ui
+        && let Some(file) = file_for(&ui.0, "/favicon.ico")
+        && let Ok(named) = NamedFile::open_async(&file).await
+    {
+        return named.into_response(&req);
+    }
+    actix_web::HttpResponse::NoContent().finish()
+}
+
 /// Unmatched GETs: a file of the app if there is one.
 pub async fn static_file(
     req: actix_web::HttpRequest,
