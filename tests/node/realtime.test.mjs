@@ -332,6 +332,89 @@ describe('a locked box (passphrase mode)', () => {
     assert.equal((await created).production.name, 'Signed in');
     socket.close();
   });
+
+  const ADMIN = 'node test admin passphrase';
+  const EDITOR = 'node test crew passphrase';
+  const VIEWER = 'node test viewer passphrase';
+  async function call(method, path, body, headers = {}) {
+    const response = await fetch(`${box.base}${path}`, {
+      method, headers: { 'Content-Type': 'application/json', ...headers },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return { status: response.status, headers: response.headers, body: await response.json().catch(() => null) };
+  }
+  async function signIn(passphrase) {
+    const login = await call('POST', '/api/auth/login', { passphrase });
+    assert.equal(login.status, 200, passphrase);
+    return login.headers.get('set-cookie').split(';')[0];
+  }
+  // A socket that records when the server ends it.
+  async function watched(headers) {
+    const socket = await box.connect({ extraHeaders: headers });
+    socket.ended = new Promise((resolve) => socket.once('disconnect', resolve));
+    return socket;
+  }
+  const within = (promise, ms, what) => Promise.race([promise,
+    sleep(ms).then(() => { throw new Error(`${what} not within ${ms} ms`); })]);
+
+  test('a revoked token, a signed-out session and a rotated passphrase end their open sockets at once', async () => {
+    const admin = await signIn(ADMIN);
+    for (const [role, passphrase] of [['editor', EDITOR], ['viewer', VIEWER]]) {
+      assert.equal((await call('POST', '/api/auth/passphrases', { role, passphrase }, { Cookie: admin })).status, 200);
+    }
+    const minted = await call('POST', '/api/auth/tokens', { role: 'editor', name: 'FOH laptop' }, { Cookie: admin });
+    assert.equal(minted.status, 201);
+    const byToken = await watched({ Authorization: `Bearer ${minted.body.token}` });
+    const editor = await signIn(EDITOR);
+    const bySession = await watched({ Cookie: editor });
+    const editorToo = await signIn(EDITOR);
+    const byOtherSession = await watched({ Cookie: editorToo });
+    const viewer = await signIn(VIEWER);
+    const byViewer = await watched({ Cookie: viewer });
+
+    assert.equal((await call('DELETE', `/api/auth/tokens/${minted.body.id}`, undefined, { Cookie: admin })).status, 200);
+    await within(byToken.ended, 2000, 'the revoked token\'s socket ending');
+    assert.equal(bySession.connected, true, 'other credentials keep their sockets');
+
+    assert.equal((await call('POST', '/logout', undefined, { Cookie: editor })).status, 200);
+    await within(bySession.ended, 2000, 'the signed-out session\'s socket ending');
+    assert.equal(byOtherSession.connected, true);
+
+    assert.equal((await call('POST', '/api/auth/passphrases', { role: 'editor', passphrase: 'node test new crew passphrase' }, { Cookie: admin })).status, 200);
+    await within(byOtherSession.ended, 2000, 'the rotated role\'s socket ending');
+    assert.equal(byViewer.connected, true, 'another role\'s sessions are untouched');
+    // And it cannot come back: the credential is gone.
+    await assert.rejects(box.connect({ extraHeaders: { Cookie: editorToo } }));
+    byViewer.close();
+  });
+
+  test('a viewer cannot relay changes to the crew, and nobody can speak as someone else', async () => {
+    const admin = await signIn(ADMIN);
+    assert.equal((await call('POST', '/api/auth/passphrases', { role: 'viewer', passphrase: VIEWER }, { Cookie: admin })).status, 200);
+    const made = await call('POST', '/api/productions', { name: 'Relay' }, { Cookie: admin });
+    const production = made.body.id;
+    const crew = await box.connect({ extraHeaders: { Cookie: admin } });
+    crew.emit('production:join', { productionId: production, userId: 'u-crew', userName: 'Crew' });
+    await next(crew, 'presence:update');
+    const viewer = await box.connect({ extraHeaders: { Cookie: await signIn(VIEWER) } });
+    viewer.emit('production:join', { productionId: production, userId: 'u-viewer', userName: 'Viewer' });
+    await next(crew, 'presence:update', (users) => users.length === 2);
+
+    const relayed = [];
+    crew.on('production:change', (change) => relayed.push(change));
+    viewer.emit('production:change', { productionId: production, userId: 'u-crew', userName: 'Crew', changeType: 'x', data: {} });
+    // Presence and relays name a socket by its credential: a second session for the sender.
+    const editorSocket = await box.connect({ extraHeaders: { Cookie: await signIn(ADMIN) } });
+    editorSocket.emit('production:join', { productionId: production, userId: 'u-admin', userName: 'Admin' });
+    await next(crew, 'presence:update', (users) => users.length === 3);
+    const change = next(crew, 'production:change');
+    editorSocket.emit('production:change', { productionId: production, userId: 'u-crew', userName: 'Admin', changeType: 'y', data: { a: 1 } });
+    const seen = await change;
+    assert.equal(seen.changeType, 'y', 'the viewer\'s change was not relayed');
+    assert.equal(relayed.length, 1);
+    assert.match(seen.userId, /^session:[0-9a-f]{8}$/, 'the sender is named by its credential, not by the id it claimed');
+    for (const socket of [crew, viewer, editorSocket]) socket.close();
+  });
 });
 
 describe('protocol refusals (raw WebSocket and HTTP)', () => {

@@ -21,7 +21,6 @@
 //! what a thousand idle connections exhausted.
 use std::any::Any;
 use std::collections::HashMap;
-use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -37,7 +36,7 @@ use actix_web::web::Bytes;
 use actix_web::{HttpMessage, ResponseError, web};
 use futures_util::Stream;
 
-use crate::auth::{Credential, gate};
+use crate::auth::{AuthState, Credential, Principal, Role, gate};
 use crate::error::ApiError;
 
 /// Open connections per client address, shared by every worker.
@@ -185,7 +184,8 @@ impl Stream for BodyDeadline {
     }
 }
 
-/// Websockets per credential (a browser session, a device token; everyone in open mode).
+/// Websockets per credential (a browser session, a device token). Open mode is not
+/// counted: everyone there is one caller.
 #[derive(Clone)]
 pub struct SocketSlots {
     cap: usize,
@@ -211,23 +211,41 @@ impl Drop for SocketSlot {
 }
 
 /// The Socket.IO route: the caller's socket slot, then the realtime handshake, which keeps
-/// the slot until the socket ends. Open mode is not limited: everyone there is one caller.
+/// the slot until the socket ends, and ends the socket as soon as its credential stops
+/// holding (a revoked token, a signed-out session, a rotated passphrase). Identity on
+/// relayed events comes from the credential, not from what the client claims.
 pub async fn socket(
     req: actix_web::HttpRequest,
     body: web::Payload,
     realtime: web::Data<venuebox_realtime::Realtime>,
     slots: web::Data<SocketSlots>,
+    auth: web::Data<AuthState>,
 ) -> actix_web::Result<actix_web::HttpResponse> {
-    let credential = req
+    let caller = req
         .extensions()
-        .get::<crate::auth::Principal>()
-        .map(|caller| caller.credential.clone())
-        .unwrap_or(Credential::Open);
-    let slot = match credential {
+        .get::<Principal>()
+        .cloned()
+        .unwrap_or(Principal {
+            role: Role::Admin,
+            credential: Credential::Open,
+        });
+    let may_change = caller.role >= Role::Editor;
+    let user_id = match &caller.credential {
         Credential::Open => None,
-        credential => Some(slots.take(&credential)?),
+        Credential::Token(id) => Some(format!("token:{id}")),
+        // A prefix of the session's stored hash: stable for the session, useless to anyone.
+        Credential::Session(hash) => Some(format!("session:{}", &hash[..hash.len().min(8)])),
     };
-    venuebox_realtime::accept(req, body, &realtime, slot).await
+    let slot = match caller.credential {
+        Credential::Open => None,
+        _ => Some(slots.take(&caller.credential)?),
+    };
+    let ended = auth.until_ended(&caller);
+    let identified = venuebox_realtime::Caller {
+        may_change,
+        user_id,
+    };
+    venuebox_realtime::accept(req, body, &realtime, identified, slot, ended).await
 }
 
 impl SocketSlots {

@@ -20,7 +20,7 @@ use venuebox_store::{Store, clock};
 
 pub use rooms::{Audience, QueueLimits, Rooms};
 /// The Socket.IO handshake handler (`GET /socket.io/`); the API registers it behind its access gate.
-pub use session::accept;
+pub use session::{Caller, accept};
 
 /// `[realtime]` settings.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]

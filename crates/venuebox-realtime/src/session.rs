@@ -28,14 +28,28 @@ fn new_sid() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
-/// The Socket.IO handshake: upgrades to a websocket and serves it until it ends. `held` is
-/// whatever the caller wants kept for the socket's lifetime (the API keeps the socket's
+/// Who is on the other end of a socket, as their credential says (the API decides; this
+/// crate only applies it).
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// May relay `production:change` to the room (the crew); viewers only listen.
+    pub may_change: bool,
+    /// The `userId` others see on what this socket relays, from the credential; `None` in
+    /// open mode, where there are no credentials and the client's own word is all there is.
+    pub user_id: Option<String>,
+}
+
+/// The Socket.IO handshake: upgrades to a websocket and serves it until it ends, or until
+/// `ended` completes (its credential was revoked, signed out or rotated). `held` is whatever
+/// the caller wants kept for the socket's lifetime (the API keeps the socket's
 /// per-credential slot there); it is dropped when the socket ends.
 pub async fn accept<H: 'static>(
     req: HttpRequest,
     body: web::Payload,
     realtime: &Realtime,
+    caller: Caller,
     held: H,
+    ended: impl std::future::Future<Output = ()> + 'static,
 ) -> actix_web::Result<HttpResponse> {
     let query: HashMap<String, String> =
         web::Query::<HashMap<String, String>>::from_query(req.query_string())
@@ -69,8 +83,9 @@ pub async fn accept<H: 'static>(
             socket_sid: None,
             ping_at: Instant::now() + settings.ping_interval(),
             pong_deadline: None,
+            caller,
         };
-        let reason = connection.run(stream, sends).await;
+        let reason = connection.run(stream, sends, Box::pin(ended)).await;
         rooms.disconnect(&sid);
         tracing::debug!(%sid, ?reason, "realtime client disconnected");
         let _ = connection.session.close(reason).await;
@@ -88,6 +103,7 @@ struct Connection {
     socket_sid: Option<String>,
     ping_at: Instant,
     pong_deadline: Option<Instant>,
+    caller: Caller,
 }
 
 fn close(code: CloseCode, description: &str) -> Option<CloseReason> {
@@ -102,6 +118,7 @@ impl Connection {
         &mut self,
         mut stream: actix_ws::AggregatedMessageStream,
         mut sends: SendQueue,
+        mut ended: std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>,
     ) -> Option<CloseReason> {
         let open = protocol::encode_open(
             &self.sid,
@@ -115,6 +132,12 @@ impl Connection {
         loop {
             let wake = self.pong_deadline.unwrap_or(self.ping_at);
             tokio::select! {
+                _ = &mut ended => {
+                    // Nothing more for a credential that no longer holds: a disconnect the
+                    // client library reports, then the close.
+                    self.send(protocol::encode_disconnect()).await;
+                    return close(CloseCode::Policy, "signed out");
+                }
                 incoming = stream.recv() => match incoming {
                     None => return None,
                     Some(Err(err)) => {
@@ -253,7 +276,8 @@ impl Connection {
                 .and_then(Value::as_str)
                 .filter(|s| !s.is_empty())
         };
-        let user_id = text("userId").unwrap_or("anonymous");
+        let claimed_id = text("userId").unwrap_or("anonymous");
+        let user_id = self.caller.user_id.as_deref().unwrap_or(claimed_id);
         let user_name = text("userName").unwrap_or(user_id);
         match (name, text("productionId")) {
             ("production:join", Some(production)) => {
@@ -265,6 +289,9 @@ impl Connection {
             }
             ("production-list:join", _) => self.rooms.join_room(&self.sid, PRODUCTION_LIST_ROOM),
             ("production-list:leave", _) => self.rooms.leave_room(&self.sid, PRODUCTION_LIST_ROOM),
+            ("production:change", Some(_)) if !self.caller.may_change => {
+                tracing::debug!(sid = %self.sid, "production:change from a viewer not relayed");
+            }
             ("production:change", Some(production)) => {
                 // Relayed only into a room the sender is in.
                 let room = production_room(production);

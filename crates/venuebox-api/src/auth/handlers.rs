@@ -15,7 +15,9 @@ use super::secrets::{
     MIN_PASSPHRASE_CHARS, generate_passphrase, hash_passphrase, hash_secret, random_id,
     random_secret, verify_passphrase,
 };
-use super::{AuthState, Principal, Role, SESSION_COOKIE, admin, public, urlencode, viewer};
+use super::{
+    AuthState, Credential, Ended, Principal, Role, SESSION_COOKIE, admin, public, urlencode, viewer,
+};
 use crate::config::AuthMode;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::JsonObject;
@@ -211,10 +213,15 @@ async fn api_login(
         .json(json!({"role": role.as_str()})))
 }
 
-async fn logout(req: HttpRequest, store: web::Data<Store>) -> HttpResponse {
+async fn logout(
+    req: HttpRequest,
+    store: web::Data<Store>,
+    state: web::Data<AuthState>,
+) -> HttpResponse {
     if let Some(cookie) = req.cookie(SESSION_COOKIE) {
         let hash = hash_secret(cookie.value());
-        let _ = store.end_session(hash).await;
+        let _ = store.end_session(hash.clone()).await;
+        state.end(Ended::Credential(Credential::Session(hash)));
     }
     let mut gone = Cookie::build(SESSION_COOKIE, "")
         .path("/")
@@ -268,8 +275,14 @@ async fn list_tokens(store: web::Data<Store>) -> ApiResult<HttpResponse> {
     Ok(HttpResponse::Ok().json(store.tokens().await?))
 }
 
-async fn revoke_token(store: web::Data<Store>, id: web::Path<String>) -> ApiResult<HttpResponse> {
-    if store.revoke_token(id.into_inner()).await? {
+async fn revoke_token(
+    store: web::Data<Store>,
+    state: web::Data<AuthState>,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    if store.revoke_token(id.clone()).await? {
+        state.end(Ended::Credential(Credential::Token(id)));
         Ok(HttpResponse::Ok().json(json!({"success": true})))
     } else {
         Err(StoreError::NotFound { label: "Token" }.into())
@@ -301,6 +314,7 @@ async fn set_passphrase(
                 .await
                 .ok_or_else(|| StoreError::Internal("passphrase hashing stopped".into()))?;
             store.replace_credential(role.as_str(), hash).await?;
+            state.end(Ended::SessionsOf(role));
             if role == Role::Admin {
                 forget_first_passphrase(&state.first_passphrase);
             }
@@ -311,6 +325,7 @@ async fn set_passphrase(
         }
         None => {
             store.remove_credential(role.as_str()).await?;
+            state.end(Ended::SessionsOf(role));
             Ok(HttpResponse::Ok()
                 .json(json!({"success": true, "role": role.as_str(), "removed": true})))
         }

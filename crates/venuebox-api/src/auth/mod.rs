@@ -9,6 +9,7 @@
 //! * [`limiter`]: the sign-in limit. [`handlers`]: the sign-in page and credential endpoints.
 //! * `auth.mode = "open"` lets everyone in as admin; it is logged as a warning at every start.
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -81,6 +82,8 @@ pub struct AuthState {
     pub mode: AuthMode,
     pub session_ttl: Duration,
     pub limiter: SignInLimiter,
+    /// Credentials that stopped holding, told to whatever outlives a request (open sockets).
+    ended: tokio::sync::broadcast::Sender<Ended>,
     /// Other browser origins allowed to call with the crew's cookie (`auth.cors_origins`).
     pub cors_origins: Vec<String>,
     /// Where a generated admin passphrase waits under systemd (see
@@ -96,11 +99,56 @@ impl AuthState {
         AuthState {
             first_passphrase: data_dir.join(handlers::FIRST_PASSPHRASE_FILE),
             cors_origins: config.cors_origins.clone(),
+            ended: tokio::sync::broadcast::channel(64).0,
             mode: config.mode,
             session_ttl: Duration::from_secs(config.session_minutes.saturating_mul(60)),
             limiter: SignInLimiter::new(config.login_attempts, config.login_attempts_total),
             hashing: secrets::HashingThreads::start(limiter::HASHING_AT_ONCE),
             token_touched: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+/// A credential that no longer holds.
+#[derive(Debug, Clone)]
+pub enum Ended {
+    /// A revoked token, a signed-out session.
+    Credential(Credential),
+    /// Every browser session of a role: its passphrase changed or was removed.
+    SessionsOf(Role),
+}
+
+impl AuthState {
+    /// Tells everything holding on to a credential beyond one request that it has ended.
+    pub fn end(&self, ended: Ended) {
+        let _ = self.ended.send(ended);
+    }
+
+    /// Completes once `caller`'s credential has ended (never in open mode).
+    pub fn until_ended(&self, caller: &Principal) -> impl Future<Output = ()> + 'static {
+        let mut events = self.ended.subscribe();
+        let credential = caller.credential.clone();
+        let role = caller.role;
+        async move {
+            if credential == Credential::Open {
+                return std::future::pending().await;
+            }
+            loop {
+                match events.recv().await {
+                    Ok(Ended::Credential(ended)) if ended == credential => return,
+                    Ok(Ended::SessionsOf(ended))
+                        if ended == role && matches!(credential, Credential::Session(_)) =>
+                    {
+                        return;
+                    }
+                    Ok(_) => {}
+                    // Missed some: end to be safe; a client that still holds reconnects.
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => return,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                        return std::future::pending().await;
+                    }
+                }
+            }
         }
     }
 }
