@@ -7,6 +7,8 @@
 #   3. realtime: one edit fanned out to 100 socket.io-client connections, server RSS with them
 #   4. footprint: start-up to a healthy /health on an existing database, idle RSS, binary size
 #   5. sync push and pull rates, pre-show download of a 10,000-entity production
+#   6. floods from one stranger (slow bodies, slowloris, guess bursts): crew GET p50/p99 during
+#      each, box memory (scripts/bench-floods.sh)
 # Usage: scripts/bench.sh [seconds-per-REST-run]      (default 10)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,3 +38,5 @@ say "5. sync push and pull rates (scripts/bench-sync.sh 10000)"
 scripts/bench-sync.sh 10000
 say "   pre-show download (scripts/bench-download.sh 10000)"
 scripts/bench-download.sh 10000
+say "6. floods from one host, crew latency meanwhile (scripts/bench-floods.sh 15)"
+scripts/bench-floods.sh 15
