@@ -133,6 +133,9 @@ function renderBox(box) {
   $("version").textContent = text(box.version);
   $("uptime").textContent = duration(box.uptime);
   $("clients").textContent = String(box.connectedClients);
+  $("https").textContent = box.https
+    ? `port ${box.https.port}; certificate SHA-256 ${box.https.fingerprint} (check it against the browser's warning)`
+    : "off (server.https_listen): passphrases and cookies cross the network in the clear";
   const d = box.disk;
   $("disk").textContent = `database ${bytes(d.databaseBytes)}, ${d.backupCount} backup(s) ${bytes(d.backupBytes)}; ` +
     `${bytes(d.filesystemAvailableBytes)} free of ${bytes(d.filesystemTotalBytes)} (${d.dataDir})`;

@@ -122,6 +122,11 @@ pub struct ServerConfig {
     pub body_timeout_secs: u64,
     /// Realtime (Socket.IO) connections one session or token may hold.
     pub sockets_per_credential: usize,
+    /// Where to serve HTTPS (e.g. `0.0.0.0:3443`); empty: HTTP only.
+    pub https_listen: String,
+    /// The admin's certificate chain and key (PEM); empty: the box makes its own.
+    pub tls_cert_file: PathBuf,
+    pub tls_key_file: PathBuf,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -76,8 +76,13 @@ impl ConnectionCounts {
     /// `HttpServer::on_connect`: counts the connection in, and shuts it at once if its
     /// address already holds `cap`.
     pub fn on_connect(&self, cap: usize, connection: &dyn Any, data: &mut Extensions) {
-        let Some(stream) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() else {
-            return;
+        type Tls = actix_tls::accept::rustls_0_23::TlsStream<actix_web::rt::net::TcpStream>;
+        let stream = match connection.downcast_ref::<actix_web::rt::net::TcpStream>() {
+            Some(plain) => plain,
+            None => match connection.downcast_ref::<Tls>() {
+                Some(tls) => tls.get_ref().0,
+                None => return,
+            },
         };
         let Ok(peer) = stream.peer_addr() else {
             return;

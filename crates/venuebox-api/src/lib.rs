@@ -15,6 +15,7 @@ pub mod pages;
 mod request_log;
 pub mod routes;
 pub mod startup;
+pub mod tls;
 pub mod ui;
 pub mod xlsx;
 

@@ -79,6 +79,7 @@ pub fn admin(node_name: &str, open_mode: bool) -> String {
   <tr><th>Node</th><td id="node">—</td></tr>
   <tr><th>Version</th><td id="version">—</td></tr>
   <tr><th>Uptime</th><td id="uptime">—</td></tr>
+  <tr><th>HTTPS</th><td id="https">—</td></tr>
   <tr><th>Connected clients</th><td id="clients">—</td></tr>
   <tr><th>Sync</th><td id="sync-state">—</td></tr>
   <tr><th>Queue</th><td id="queue">—</td></tr>

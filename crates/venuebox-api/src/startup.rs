@@ -44,6 +44,46 @@ pub enum StartupError {
     Config(String),
 }
 
+/// The HTTPS listener, its port and the box's TLS identity, when `server.https_listen` is set.
+fn bind_https(
+    config: &Config,
+) -> Result<Option<(TcpListener, u16, crate::tls::TlsIdentity)>, StartupError> {
+    let listen = config.server.https_listen.trim();
+    if listen.is_empty() {
+        return Ok(None);
+    }
+    let address: std::net::SocketAddr = listen.parse().map_err(|_| {
+        StartupError::Config(format!(
+            "server.https_listen {listen:?} is not an address:port"
+        ))
+    })?;
+    let (cert, key) = (&config.server.tls_cert_file, &config.server.tls_key_file);
+    let provided = match (cert.as_os_str().is_empty(), key.as_os_str().is_empty()) {
+        (true, true) => None,
+        (false, false) => Some((cert.as_path(), key.as_path())),
+        _ => {
+            return Err(StartupError::Config(
+                "server.tls_cert_file and server.tls_key_file go together".into(),
+            ));
+        }
+    };
+    let identity =
+        crate::tls::load_or_create(&config.storage.data_dir, provided, &config.mdns.hostname)
+            .map_err(|err| StartupError::Config(err.to_string()))?;
+    let listener = TcpListener::bind(address).map_err(|source| StartupError::Bind {
+        address: address.to_string(),
+        source,
+    })?;
+    let port = listener
+        .local_addr()
+        .map_err(|source| StartupError::Bind {
+            address: address.to_string(),
+            source,
+        })?
+        .port();
+    Ok(Some((listener, port, identity)))
+}
+
 /// Writes `text` to a new file only its owner can read.
 fn write_private(file: &std::path::Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
@@ -127,8 +167,12 @@ pub fn create_app(
         unauthenticated_per_address: state.config.server.unauthenticated_connections_per_address,
         body_timeout: Duration::from_secs(state.config.server.body_timeout_secs),
     });
+    let https_port = web::Data::new(crate::tls::HttpsPort(
+        state.facts.https.as_ref().map(|(port, _)| *port),
+    ));
     let mut app = App::new()
         .app_data(auth)
+        .app_data(https_port)
         .app_data(limits)
         .app_data(state.sockets.clone())
         .app_data(backups)
@@ -170,6 +214,8 @@ pub fn create_app(
         .wrap(ErrorHandlers::new().default_handler(json_error_body))
         .wrap(security_headers())
         .wrap(cors(&state.config))
+        // With HTTPS on, the plain port sends everyone there (before anything reads a body).
+        .wrap(actix_web::middleware::from_fn(crate::tls::redirect_plain))
         .wrap(actix_web::middleware::from_fn(crate::metrics::record))
         .wrap(TracingLogger::<crate::request_log::RequestLog>::new())
         // The Socket.IO handshake: the client connects to the origin, with or without the slash.
@@ -290,6 +336,7 @@ fn json_error_body<B: MessageBody + 'static>(
 /// A bound, ready-to-run server.
 pub struct Application {
     port: u16,
+    https_port: Option<u16>,
     listen: std::net::SocketAddr,
     server: Server,
     store: Store,
@@ -412,6 +459,10 @@ impl Application {
                 }
             }
         }
+        let https = bind_https(&config)?;
+        let https_facts = https
+            .as_ref()
+            .map(|(_, port, identity)| (*port, identity.fingerprint.clone()));
         let (sync, sync_task) = venuebox_sync::SyncEngine::start(store.clone(), sync_settings);
         let realtime = Realtime::new(config.realtime);
         let realtime_task = realtime.start(&store);
@@ -435,6 +486,7 @@ impl Application {
                 node_id: store.node_id().to_owned(),
                 node_name: config.node.name.clone(),
                 version: routes::server::VERSION.to_owned(),
+                https: https_facts.clone(),
             },
             config.mdns.clone(),
         )?;
@@ -466,6 +518,7 @@ impl Application {
                 started: Instant::now(),
                 port,
                 node_name: config.node.name.clone(),
+                https: https_facts.clone(),
             },
             config: Arc::new(config.clone()),
             sync: sync.clone(),
@@ -490,7 +543,22 @@ impl Application {
         if config.server.workers > 0 {
             server = server.workers(config.server.workers);
         }
+        if let Some((listener, https_port, identity)) = https {
+            tracing::info!(
+                port = https_port,
+                fingerprint = %identity.fingerprint,
+                cert = %identity.cert_file.display(),
+                "serving HTTPS; the HTTP port redirects to it"
+            );
+            server = server
+                .listen_rustls_0_23(listener, identity.config)
+                .map_err(|source| StartupError::Bind {
+                    address: config.server.https_listen.clone(),
+                    source,
+                })?;
+        }
         Ok(Application {
+            https_port: https_facts.map(|(port, _)| port),
             port,
             listen: config.server.listen,
             server: server.run(),
@@ -516,6 +584,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The HTTPS port, when HTTPS is on.
+    pub fn https_port(&self) -> Option<u16> {
+        self.https_port
     }
 
     pub fn store(&self) -> &Store {

@@ -71,6 +71,9 @@ pub struct Announcement {
     pub node_id: String,
     pub node_name: String,
     pub version: String,
+    /// The HTTPS port and the certificate's SHA-256 fingerprint, when the box serves HTTPS:
+    /// a laptop can check the certificate it is shown against what the LAN was told.
+    pub https: Option<(u16, String)>,
 }
 
 /// What the announcer is doing, for `/api/server/info` and start-up.
@@ -145,14 +148,19 @@ fn ipv4_list(addresses: &[IpAddr]) -> String {
 
 /// The TXT records of docs/contract.md §6.1 plus `api`, the node id and name.
 pub fn txt_records(announcement: &Announcement, addresses: &[IpAddr]) -> BTreeMap<String, String> {
-    BTreeMap::from([
+    let mut txt = BTreeMap::from([
         ("version".to_owned(), announcement.version.clone()),
         ("mode".to_owned(), "lan-server".to_owned()),
         ("addresses".to_owned(), ipv4_list(addresses)),
         ("api".to_owned(), "/api".to_owned()),
         ("node_id".to_owned(), announcement.node_id.clone()),
         ("node_name".to_owned(), announcement.node_name.clone()),
-    ])
+    ]);
+    if let Some((port, fingerprint)) = &announcement.https {
+        txt.insert("https_port".to_owned(), port.to_string());
+        txt.insert("tls_sha256".to_owned(), fingerprint.clone());
+    }
+    txt
 }
 
 /// mDNS labels cannot contain dots; the old server's library replaced them with `-`.
@@ -487,6 +495,7 @@ mod tests {
             node_id: "n1".into(),
             node_name: "FOH box".into(),
             version: "0.1.0".into(),
+            https: None,
         }
     }
 
@@ -507,6 +516,14 @@ mod tests {
         assert_eq!(txt["node_id"], "n1");
         assert_eq!(txt["node_name"], "FOH box");
         assert_eq!(txt["version"], "0.1.0");
+        assert!(!txt.contains_key("tls_sha256"), "no HTTPS, no fingerprint");
+        let https = Announcement {
+            https: Some((3443, "AB:CD".to_owned())),
+            ..announcement()
+        };
+        let txt = txt_records(&https, &addresses);
+        assert_eq!(txt["https_port"], "3443");
+        assert_eq!(txt["tls_sha256"], "AB:CD");
     }
 
     #[test]

@@ -130,6 +130,8 @@ async fn sign_in(
     let cookie = Cookie::build(SESSION_COOKIE, secret)
         .path("/")
         .http_only(true)
+        // Over HTTPS the cookie is never sent back over plain HTTP.
+        .secure(req.app_config().secure())
         .same_site(SameSite::Lax)
         .max_age(actix_web::cookie::time::Duration::seconds(
             state.session_ttl.as_secs() as i64,

@@ -33,6 +33,7 @@ async fn status(
         .map_err(|e| StoreError::Internal(e.to_string()))??;
     Ok(HttpResponse::Ok().json(json!({
         "nodeName": facts.node_name,
+        "https": facts.https.as_ref().map(|(port, fingerprint)| json!({"port": port, "fingerprint": fingerprint})),
         "version": VERSION,
         "uptime": facts.started.elapsed().as_secs_f64(),
         "urls": urls

@@ -14,6 +14,8 @@ pub struct ServerFacts {
     pub started: Instant,
     pub port: u16,
     pub node_name: String,
+    /// The HTTPS port and the certificate's SHA-256 fingerprint, when HTTPS is on.
+    pub https: Option<(u16, String)>,
 }
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -119,6 +121,8 @@ async fn server_info(
     HttpResponse::Ok().json(json!({
         "serverName": if mdns.advertising { mdns.instance_name.clone() } else { facts.node_name.clone() },
         "port": facts.port,
+        "httpsPort": facts.https.as_ref().map(|(port, _)| port),
+        "tlsFingerprint": facts.https.as_ref().map(|(_, fingerprint)| fingerprint),
         "addresses": addresses,
         "isLANServer": mdns.advertising,
         "hostname": mdns.hostname,

@@ -34,6 +34,19 @@ pub fn status(url: &str, json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     print!("{}", describe_status(&status));
+    // How a laptop recognises this box's certificate.
+    let info = runtime()?.block_on(admin_call(
+        url,
+        reqwest::Method::GET,
+        "/api/server/info",
+        None,
+    ))?;
+    match (info["httpsPort"].as_u64(), info["tlsFingerprint"].as_str()) {
+        (Some(port), Some(fingerprint)) => {
+            println!("https: port {port}, certificate SHA-256 {fingerprint}")
+        }
+        _ => println!("https: off (server.https_listen)"),
+    }
     Ok(())
 }
 

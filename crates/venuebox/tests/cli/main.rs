@@ -990,3 +990,137 @@ fn tells_systemd_ready_pings_the_watchdog_and_says_stopping() {
     let mut served = served;
     assert!(served.child.wait().unwrap().success());
 }
+
+/// curl, a client we did not write, against the box's HTTPS.
+fn curl(args: &[&str]) -> String {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "10"])
+        .args(args)
+        .output()
+        .expect("curl runs");
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+/// HTTPS with the certificate the box makes on its first start: curl trusts it once given
+/// the certificate file, the fingerprint the box reports is the certificate's (as openssl
+/// computes it), the plain port redirects everything but the health probes, and a session
+/// cookie set over HTTPS is `Secure`.
+#[test]
+fn https_with_the_boxs_own_certificate_and_plain_http_redirects() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("venuebox.toml");
+    std::fs::write(&config, "[server]\nhttps_listen = \"127.0.0.1:0\"\n").unwrap();
+    let data = dir.path().join("data");
+    let admin = "https test admin passphrase";
+    let served = serve_with(
+        &data,
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--auth-mode",
+            "passphrase",
+        ],
+        &[("VENUEBOX_ADMIN_PASSPHRASE", admin)],
+    );
+    let log = served.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("serving HTTPS"))
+        .unwrap_or_else(|| panic!("{log}"));
+    let field = |name: &str| {
+        line.split(&format!("{name}="))
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    let https_port = field("port");
+    let logged_fingerprint = field("fingerprint");
+    let cert = data.join("tls").join("cert.pem");
+    let cert = cert.to_str().unwrap();
+    let https = format!("https://localhost:{https_port}");
+
+    // The fingerprint the box tells people is the certificate's.
+    let openssl = Command::new("openssl")
+        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in", cert])
+        .output()
+        .unwrap();
+    let openssl = String::from_utf8_lossy(&openssl.stdout);
+    let computed = openssl.trim().rsplit('=').next().unwrap();
+    assert_eq!(computed, logged_fingerprint);
+
+    assert!(curl(&["--cacert", cert, &format!("{https}/health")]).contains("healthy"));
+    // Untrusted, it is refused (what a browser shows as its warning).
+    assert!(curl(&[&format!("{https}/health")]).contains("certificate"));
+
+    // Signing in over HTTPS gives a Secure cookie; with it, the server info names the
+    // certificate by the same fingerprint.
+    let headers = curl(&[
+        "--cacert",
+        cert,
+        "-i",
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        &format!("{{\"passphrase\":\"{admin}\"}}"),
+        &format!("{https}/api/auth/login"),
+    ]);
+    let set_cookie = headers
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+        .unwrap_or_else(|| panic!("{headers}"));
+    assert!(set_cookie.contains("Secure"), "{set_cookie}");
+    let cookie = set_cookie
+        .split(':')
+        .nth(1)
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .trim();
+    let info: Value = serde_json::from_str(&curl(&[
+        "--cacert",
+        cert,
+        "-H",
+        &format!("Cookie: {cookie}"),
+        &format!("{https}/api/server/info"),
+    ]))
+    .unwrap();
+    assert_eq!(info["tlsFingerprint"], json!(logged_fingerprint));
+    assert_eq!(info["httpsPort"].to_string(), https_port);
+
+    // The plain port sends everything there, a POST as a POST (308); health stays plain.
+    let plain = curl(&[
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code} %{redirect_url}",
+        "-X",
+        "POST",
+        &format!("{}/api/productions?x=1", served.base),
+    ]);
+    let port_of_plain = served.base.rsplit(':').next().unwrap();
+    assert_eq!(
+        plain,
+        format!("308 https://127.0.0.1:{https_port}/api/productions?x=1"),
+        "plain port {port_of_plain}"
+    );
+    assert!(curl(&[&format!("{}/health", served.base)]).contains("healthy"));
+    stop(served);
+
+    // A restart keeps the certificate: laptops that trusted it keep trusting it.
+    let served = serve_with(
+        &data,
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--auth-mode",
+            "passphrase",
+        ],
+        &[("VENUEBOX_ADMIN_PASSPHRASE", admin)],
+    );
+    assert!(served.log().contains(&logged_fingerprint));
+    stop(served);
+}
