@@ -9,6 +9,7 @@
 #   5. sync push and pull rates, pre-show download of a 10,000-entity production
 #   6. floods from one stranger (slow bodies, slowloris, guess bursts): crew GET p50/p99 during
 #      each, box memory (scripts/bench-floods.sh)
+#   7. Venuebox and PocketBase side by side: CPU per request and the ratio (scripts/bench-peer.sh)
 # Usage: scripts/bench.sh [seconds-per-REST-run]      (default 10)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,3 +41,5 @@ say "   pre-show download (scripts/bench-download.sh 10000)"
 scripts/bench-download.sh 10000
 say "6. floods from one host, crew latency meanwhile (scripts/bench-floods.sh 15)"
 scripts/bench-floods.sh 15
+say "7. Venuebox and PocketBase side by side (scripts/bench-peer.sh 10 2)"
+scripts/bench-peer.sh 10 2
