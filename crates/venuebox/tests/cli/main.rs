@@ -50,6 +50,9 @@ fn serve_wrapped(wrapper: &[&str], data_dir: &Path, args: &[&str], env: &[(&str,
         }
         None => Command::new(BIN),
     };
+    // A process group of its own: a wrapper (faketime) may run the box as its child, and
+    // stopping must reach the box, not only the wrapper (it once left boxes running).
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
     command
         .args([
             "serve",
@@ -96,12 +99,26 @@ fn serve_wrapped(wrapper: &[&str], data_dir: &Path, args: &[&str], env: &[(&str,
     Served { child, base, log }
 }
 
+/// Stops the box with SIGTERM (to its whole process group) and waits for it.
 fn stop(mut served: Served) {
-    Command::new("kill")
-        .args(["-TERM", &served.child.id().to_string()])
-        .status()
-        .unwrap();
+    signal_group(&served, "-TERM");
     served.child.wait().unwrap();
+}
+
+fn signal_group(served: &Served, signal: &str) {
+    let _ = Command::new("kill")
+        .args([signal, "--", &format!("-{}", served.child.id())])
+        .status();
+}
+
+/// A test that fails before `stop` leaves no box behind.
+impl Drop for Served {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            signal_group(self, "-KILL");
+            let _ = self.child.wait();
+        }
+    }
 }
 
 #[test]
