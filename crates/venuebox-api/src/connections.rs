@@ -136,9 +136,14 @@ pub async fn admit(
             .set_connection_type(actix_web::http::ConnectionType::Close);
         return Ok(req.into_response(response));
     }
-    let upgrade = req.headers().contains_key(header::UPGRADE);
-    if !upgrade {
-        // A websocket's stream is its request body and lives for hours: no deadline there.
+    // Only a request with a body gets the deadline (most are GETs without one); a websocket's
+    // stream is its request body and lives for hours: no deadline there.
+    let headers = req.headers();
+    let has_body = headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|length| length.as_bytes() != b"0");
+    if has_body && !headers.contains_key(header::UPGRADE) {
         let payload = req.take_payload();
         req.set_payload(Payload::from(
             Box::pin(body_deadline(payload, limits.body_timeout))

@@ -70,32 +70,19 @@ fn bind_https(
     let identity =
         crate::tls::load_or_create(&config.storage.data_dir, provided, &config.mdns.hostname)
             .map_err(|err| StartupError::Config(err.to_string()))?;
-    let listener = TcpListener::bind(address).map_err(|source| StartupError::Bind {
-        address: address.to_string(),
-        source,
-    })?;
-    let port = listener
-        .local_addr()
-        .map_err(|source| StartupError::Bind {
-            address: address.to_string(),
-            source,
-        })?
-        .port();
+    let (listener, port) = bind(address)?;
     Ok(Some((listener, port, identity)))
 }
 
-/// Writes `text` to a new file only its owner can read.
-fn write_private(file: &std::path::Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut out = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(file)?;
-    out.write_all(text.as_bytes())?;
-    out.sync_all()
+/// A listener on `address` and the port it got (port 0 asks the system for one).
+fn bind(address: std::net::SocketAddr) -> Result<(TcpListener, u16), StartupError> {
+    let failed = |source| StartupError::Bind {
+        address: address.to_string(),
+        source,
+    };
+    let listener = TcpListener::bind(address).map_err(failed)?;
+    let port = listener.local_addr().map_err(failed)?.port();
+    Ok((listener, port))
 }
 
 /// The sync engine's settings from the configuration (`[hub]`, `node.name`).
@@ -388,17 +375,7 @@ impl Application {
         .map_err(|(dir, source)| StartupError::Store { dir, source })?;
 
         let address = config.server.listen;
-        let listener = TcpListener::bind(address).map_err(|source| StartupError::Bind {
-            address: address.to_string(),
-            source,
-        })?;
-        let port = listener
-            .local_addr()
-            .map_err(|source| StartupError::Bind {
-                address: address.to_string(),
-                source,
-            })?
-            .port();
+        let (listener, port) = bind(address)?;
         match config.auth.mode {
             AuthMode::Open => tracing::warn!(
                 "auth.mode = \"open\": anyone on this network can read and change show data"
@@ -435,12 +412,12 @@ impl Application {
                         .storage
                         .data_dir
                         .join(crate::auth::FIRST_PASSPHRASE_FILE);
-                    write_private(&file, &format!("{passphrase}\n")).map_err(|source| {
-                        StartupError::Store {
+                    venuebox_store::write_private(&file, &format!("{passphrase}\n")).map_err(
+                        |source| StartupError::Store {
                             dir: config.storage.data_dir.display().to_string(),
                             source: source.into(),
-                        }
-                    })?;
+                        },
+                    )?;
                     tracing::warn!(
                         file = %file.display(),
                         "a new admin passphrase was generated: read it with `sudo cat {}`; the file is removed once the admin signs in",

@@ -125,18 +125,7 @@ fn create(dir: &Path, cert: &Path, key: &Path, hostname: &str) -> Result<(), Tls
 }
 
 fn write_private(file: &Path, text: &str) -> Result<(), TlsError> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut out = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(file)
-        .map_err(io(file))?;
-    out.write_all(text.as_bytes())
-        .and_then(|()| out.sync_all())
-        .map_err(io(file))
+    venuebox_store::write_private(file, text).map_err(io(file))
 }
 
 /// SHA-256 of a DER certificate as `AB:CD:…`.

@@ -95,6 +95,21 @@ pub fn make_private(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Writes `text` to a new file only its owner can read (0600 whatever the umask), and syncs
+/// it: the first-start passphrase, the box's TLS key and certificate.
+pub fn write_private(file: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut out = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(file)?;
+    out.write_all(text.as_bytes())?;
+    out.sync_all()
+}
+
 /// How many change events a slow subscriber may fall behind before it misses some.
 const EVENT_BUFFER: usize = 4096;
 

@@ -132,6 +132,30 @@ async fn a_body_that_never_arrives_gets_408_at_its_deadline() {
     app.stop().await;
 }
 
+/// Slowloris: headers sent a little at a time, never finished. The header timeout lets the
+/// connection go instead of holding it (and its descriptor) for as long as the client likes.
+#[actix_web::test]
+async fn headers_that_never_finish_are_let_go_at_the_header_timeout() {
+    let app = locked_app(|config| config.server.header_timeout_secs = 1).await;
+    let mut stream = connect_from(&app, [127, 0, 0, 4]).await;
+    stream
+        .write_all(b"GET /health HTTP/1.1\r\nHost: box\r\nX-Slow: a")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let answer = read_answer(&mut stream, Duration::from_secs(20)).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "held for {:?}",
+        started.elapsed()
+    );
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "{answer}"
+    );
+    app.stop().await;
+}
+
 /// A crowd of connections from one address: past the cap for strangers, requests without
 /// credentials are refused at once and disconnected, while the crew on that address (and
 /// everyone elsewhere) is served; past the hard cap, connections are shut as they open.

@@ -1029,16 +1029,19 @@ fn https_with_the_boxs_own_certificate_and_plain_http_redirects() {
     std::fs::write(&config, "[server]\nhttps_listen = \"127.0.0.1:0\"\n").unwrap();
     let data = dir.path().join("data");
     let admin = "https test admin passphrase";
-    let served = serve_with(
-        &data,
-        &[
-            "--config",
-            config.to_str().unwrap(),
-            "--auth-mode",
-            "passphrase",
-        ],
-        &[("VENUEBOX_ADMIN_PASSPHRASE", admin)],
-    );
+    let serve = || {
+        serve_with(
+            &data,
+            &[
+                "--config",
+                config.to_str().unwrap(),
+                "--auth-mode",
+                "passphrase",
+            ],
+            &[("VENUEBOX_ADMIN_PASSPHRASE", admin)],
+        )
+    };
+    let served = serve();
     let log = served.log();
     let line = log
         .lines()
@@ -1128,16 +1131,7 @@ fn https_with_the_boxs_own_certificate_and_plain_http_redirects() {
     stop(served);
 
     // A restart keeps the certificate: laptops that trusted it keep trusting it.
-    let served = serve_with(
-        &data,
-        &[
-            "--config",
-            config.to_str().unwrap(),
-            "--auth-mode",
-            "passphrase",
-        ],
-        &[("VENUEBOX_ADMIN_PASSPHRASE", admin)],
-    );
+    let served = serve();
     assert!(served.log().contains(&logged_fingerprint));
     stop(served);
 }
