@@ -11,7 +11,7 @@ use venuebox_store::replica::{self, PushBatch, QueueStats};
 use venuebox_store::{Store, clock};
 
 use crate::error::{Result, SyncError};
-use crate::hub::{HubSession, HubTarget, PullScope};
+use crate::hub::{HubSession, HubTarget, PullPage, PullScope};
 
 /// Push batches start at this size and adapt to the link: each push call should take about
 /// [`PUSH_CALL_TARGET`], so a fast link sends big batches and a slow one small ones.
@@ -629,33 +629,51 @@ impl SyncEngine {
 
     /// Pulls until caught up; returns (changes applied, conflicts received, hub head). A page
     /// read from a cursor that another pull (a download's) has moved meanwhile is dropped and
-    /// read again: the cursor never goes backwards.
+    /// read again: the cursor never goes backwards. While a page applies, the next one is
+    /// already being read (the hub's work and the transfer overlap this node's writes); it is
+    /// used only if the cursor and the productions held are still what it was read for.
     pub async fn pull_all(&self, hub: &mut HubSession) -> Result<(usize, usize, i64)> {
         let node_id = self.store.node_id().to_owned();
+        let timeout = call_timeout(self.settings.call_timeout, PULL_PAGE as usize / 4);
+        let scope_of = |held: &[String]| match self.settings.scope {
+            ScopeMode::All => PullScope::All,
+            ScopeMode::Held => PullScope::Held(held.to_vec()),
+        };
         let mut changes = 0;
         let mut conflicts = 0;
+        // (cursor, productions held, page) read ahead while the previous page applied.
+        let mut ahead: Option<(i64, Vec<String>, Result<PullPage>)> = None;
         loop {
             let (cursor, held) = self.store.pull_position().await?;
-            let scope = match self.settings.scope {
-                ScopeMode::All => PullScope::All,
-                ScopeMode::Held => PullScope::Held(held),
-            };
             let started = clock::now_iso();
-            let page = within(
-                call_timeout(self.settings.call_timeout, PULL_PAGE as usize / 4),
-                hub.pull(&node_id, cursor, &scope, PULL_PAGE),
-            )
-            .await?;
+            let page = match ahead.take() {
+                Some((from, for_held, page)) if from == cursor && for_held == held => page?,
+                _ => {
+                    within(
+                        timeout,
+                        hub.pull(&node_id, cursor, &scope_of(&held), PULL_PAGE),
+                    )
+                    .await?
+                }
+            };
             let head = page.head_seq;
             let next = page.next_cursor;
             if next <= cursor && page.changes.is_empty() {
                 self.update(|s| s.last_pull_at = Some(clock::now_iso()));
                 return Ok((changes, conflicts, head));
             }
-            let applied = self
+            let apply = self
                 .store
-                .apply_pull(cursor, page.changes, next, page.anchor, started)
-                .await?;
+                .apply_pull(cursor, page.changes, next, page.anchor, started);
+            let applied = if next < head {
+                let scope = scope_of(&held);
+                let read_ahead = within(timeout, hub.pull(&node_id, next, &scope, PULL_PAGE));
+                let (applied, page) = tokio::join!(apply, read_ahead);
+                ahead = Some((next, held, page));
+                applied?
+            } else {
+                apply.await?
+            };
             let Some(applied) = applied else {
                 continue;
             };

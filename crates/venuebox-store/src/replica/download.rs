@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use super::Anchor;
 use super::holdings;
-use super::pull::{self, pending};
+use super::pull::{self, Queued};
 use super::{CREATED_FIELD, DELETED_FIELD, meta_delete, meta_get, meta_set, parse_object};
 use crate::clock;
 use crate::codec;
@@ -117,9 +117,10 @@ pub fn install_download(tx: &mut WriteTx<'_>) -> Result<Installed> {
     let production = state.production_id.clone();
     let mut installed = Installed::default();
     let now = clock::now_iso();
+    let queued = Queued::load(tx.conn())?;
     // The production's own row first (its rows need it), then everything in uuid order.
     if let Some(header) = staged_row(tx.conn(), &production)? {
-        install_row(tx, &header, &now, &mut installed)?;
+        install_row(tx, &queued, &header, &now, &mut installed)?;
     }
     let mut after = String::new();
     loop {
@@ -127,7 +128,7 @@ pub fn install_download(tx: &mut WriteTx<'_>) -> Result<Installed> {
         let Some(last) = chunk.last() else { break };
         after = last.uuid.clone();
         for row in chunk.iter().filter(|row| row.uuid != production) {
-            install_row(tx, row, &now, &mut installed)?;
+            install_row(tx, &queued, row, &now, &mut installed)?;
         }
     }
     installed.removed = remove_missing(tx.conn(), &production)?;
@@ -202,6 +203,7 @@ fn staged_chunk(conn: &Connection, after: &str) -> Result<Vec<StagedRow>> {
 
 fn install_row(
     tx: &WriteTx<'_>,
+    queued: &Queued,
     row: &StagedRow,
     now: &str,
     installed: &mut Installed,
@@ -211,7 +213,7 @@ fn install_row(
         return Ok(());
     };
     pull::observe(tx, &row.clocks);
-    let pending = pending(conn, &row.uuid, i64::MAX)?;
+    let pending = queued.pending(conn, &row.uuid, i64::MAX)?;
     if pending.delete {
         return Ok(());
     }

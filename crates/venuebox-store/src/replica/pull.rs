@@ -46,14 +46,38 @@ pub struct PulledChange {
     pub resolved: Option<(i64, String)>,
 }
 
-/// Is a change of this node to `uuid` still waiting for the hub's verdict as of hub sequence
-/// `seq`? Then the hub's older values of those columns must not replace it here.
+/// Which of a row's columns have a change of this node still waiting for the hub's verdict
+/// (the hub's older values of those must not replace it here), and whether a delete does.
+#[derive(Default)]
 pub(crate) struct Pending {
     pub columns: HashSet<String>,
     pub delete: bool,
 }
 
-pub(crate) fn pending(conn: &Connection, uuid: &str, seq: i64) -> Result<Pending> {
+/// The rows this node has entries for in its outbox, read once per page of pulled changes
+/// (or per download): most pulled rows have none, and for them [`Queued::pending`] costs no
+/// query. The outbox's rows do not change while a page applies (it runs in one transaction
+/// that appends nothing to it).
+pub(crate) struct Queued(HashSet<String>);
+
+impl Queued {
+    pub fn load(conn: &Connection) -> Result<Queued> {
+        let mut stmt = conn.prepare_cached("SELECT DISTINCT uuid FROM sync_outbox")?;
+        let uuids = stmt.query_map([], |row| row.get(0))?;
+        Ok(Queued(uuids.collect::<rusqlite::Result<_>>()?))
+    }
+
+    /// Is a change of this node to `uuid` still waiting for the hub's verdict as of hub
+    /// sequence `seq`?
+    pub fn pending(&self, conn: &Connection, uuid: &str, seq: i64) -> Result<Pending> {
+        if !self.0.contains(uuid) {
+            return Ok(Pending::default());
+        }
+        pending(conn, uuid, seq)
+    }
+}
+
+fn pending(conn: &Connection, uuid: &str, seq: i64) -> Result<Pending> {
     let mut stmt = conn.prepare_cached(
         "SELECT o.op, o.fields FROM sync_outbox o LEFT JOIN sync_acks a \
          ON a.node_seq = o.node_seq WHERE o.uuid = ?1 AND (a.hub_seq > ?2 OR (a.hub_seq IS NULL \
@@ -61,10 +85,7 @@ pub(crate) fn pending(conn: &Connection, uuid: &str, seq: i64) -> Result<Pending
          WHERE key = 'acked_seq'), 0)))",
     )?;
     let mut rows = stmt.query(params![uuid, seq])?;
-    let mut found = Pending {
-        columns: HashSet::new(),
-        delete: false,
-    };
+    let mut found = Pending::default();
     while let Some(row) = rows.next()? {
         let op: String = row.get(0)?;
         if op == "delete" {
@@ -93,7 +114,7 @@ pub struct Applied {
 pub fn apply_pulled(
     tx: &mut WriteTx<'_>,
     from: i64,
-    changes: &[PulledChange],
+    changes: Vec<PulledChange>,
     to: i64,
     anchor: Option<&Anchor>,
 ) -> Result<Option<Applied>> {
@@ -119,10 +140,11 @@ pub fn apply_pulled(
 }
 
 /// Applies hub changes without moving the cursor (a download catching one production up).
-pub fn apply_changes(tx: &mut WriteTx<'_>, changes: &[PulledChange]) -> Result<Applied> {
+pub fn apply_changes(tx: &mut WriteTx<'_>, changes: Vec<PulledChange>) -> Result<Applied> {
     let mut applied = Applied::default();
     let node_id = tx.clock().map(|clock| clock.node().to_owned());
-    for change in changes {
+    let queued = Queued::load(tx.conn())?;
+    for mut change in changes {
         // The hub's verdict on one of this node's own entries is that entry's acknowledgement,
         // even when the push's answer was lost: the hub's values (a refusal's restatement, a
         // renumbered label, a restamped clock) must win over the entry from here on.
@@ -141,8 +163,8 @@ pub fn apply_changes(tx: &mut WriteTx<'_>, changes: &[PulledChange]) -> Result<A
             continue;
         };
         let changed = match change.op.as_str() {
-            "upsert" => apply_upsert(tx, kind, change)?,
-            "delete" => apply_delete(tx, kind, change)?,
+            "upsert" => apply_upsert(tx, &queued, kind, &mut change)?,
+            "delete" => apply_delete(tx, &queued, kind, &change)?,
             "resolve" => {
                 if let Some((id, resolution)) = &change.resolved {
                     conflicts::mark_resolved(tx.conn(), *id, resolution)?;
@@ -160,8 +182,14 @@ pub fn apply_changes(tx: &mut WriteTx<'_>, changes: &[PulledChange]) -> Result<A
 /// stamped after them even when its own wall clock runs behind.
 pub(crate) fn observe(tx: &WriteTx<'_>, clocks: &Map<String, Value>) {
     if let Some(clock) = tx.clock() {
-        for hlc in clocks.values().filter_map(Value::as_str) {
-            if let Some(hlc) = Hlc::parse(hlc) {
+        // The fields of one change mostly share one clock: each distinct one is parsed once.
+        let mut last = None;
+        for text in clocks.values().filter_map(Value::as_str) {
+            if last == Some(text) {
+                continue;
+            }
+            last = Some(text);
+            if let Some(hlc) = Hlc::parse(text) {
                 clock.observe(&hlc);
             }
         }
@@ -177,18 +205,19 @@ fn pulled_actor(change: &PulledChange) -> Actor {
 
 fn apply_upsert(
     tx: &mut WriteTx<'_>,
+    queued: &Queued,
     kind: &'static KindDef,
-    change: &PulledChange,
+    change: &mut PulledChange,
 ) -> Result<bool> {
     let conn = tx.conn();
-    let pending = pending(conn, &change.uuid, change.seq)?;
+    let pending = queued.pending(conn, &change.uuid, change.seq)?;
     if pending.delete {
         return Ok(false);
     }
     let deleted_in = change.data.get(DELETED_FIELD).and_then(Value::as_bool);
     let existing = rows::load(conn, kind, &change.uuid)?;
     let now = clock::now_iso();
-    let Some(existing) = existing else {
+    let Some(mut existing) = existing else {
         if kind.scope == Scope::Production {
             let production = change.production_id.as_deref().unwrap_or_default();
             if rows::require_production(conn, production).is_err() {
@@ -196,7 +225,7 @@ fn apply_upsert(
                 return Ok(false);
             }
         }
-        let mut data = change.data.clone();
+        let mut data = std::mem::take(&mut change.data);
         data.remove(DELETED_FIELD);
         let created = data
             .remove(CREATED_FIELD)
@@ -227,7 +256,8 @@ fn apply_upsert(
         read::record(tx, kind, &entity, operation, data, pulled_actor(change))?;
         return Ok(true);
     };
-    let mut data = existing.data.clone();
+    // The entity below is built with the merged data in place of this.
+    let mut data = std::mem::take(&mut existing.data);
     let mut is_deleted = existing.is_deleted;
     let mut changed = Map::new();
     let mut clocks = Map::new();
@@ -288,6 +318,7 @@ fn apply_upsert(
 
 fn apply_delete(
     tx: &mut WriteTx<'_>,
+    queued: &Queued,
     kind: &'static KindDef,
     change: &PulledChange,
 ) -> Result<bool> {
@@ -295,7 +326,7 @@ fn apply_delete(
     // A change of this node made after this point in the hub's log (a re-create, or an edit
     // the hub will refuse and answer with a delete of its own) settles the row when its
     // verdict arrives; until then the local row stays.
-    let pending = pending(conn, &change.uuid, change.seq)?;
+    let pending = queued.pending(conn, &change.uuid, change.seq)?;
     if !pending.columns.is_empty() {
         return Ok(false);
     }
@@ -349,15 +380,16 @@ impl crate::Store {
         started_at: String,
     ) -> Result<Option<Applied>> {
         self.write(move |tx| {
-            let Some(applied) = apply_pulled(tx, from, &changes, to, anchor.as_ref())? else {
+            let count = changes.len() as i64;
+            let Some(applied) = apply_pulled(tx, from, changes, to, anchor.as_ref())? else {
                 return Ok(None);
             };
-            if !changes.is_empty() {
+            if count > 0 {
                 super::log_round(
                     tx.conn(),
                     "pull",
                     &started_at,
-                    changes.len() as i64,
+                    count,
                     applied.conflicts as i64,
                     None,
                 )?;
@@ -369,6 +401,6 @@ impl crate::Store {
 
     /// Applies hub changes without moving the cursor ([`apply_changes`]).
     pub async fn apply_hub_changes(&self, changes: Vec<PulledChange>) -> Result<Applied> {
-        self.write(move |tx| apply_changes(tx, &changes)).await
+        self.write(move |tx| apply_changes(tx, changes)).await
     }
 }

@@ -262,7 +262,7 @@ async fn outbox_sequences_and_clocks_never_repeat_even_after_the_outbox_empties_
     store
         .write(|tx| {
             sync::ack(tx.conn(), &[(1, 10)])?;
-            sync::apply_pulled(tx, 0, &[], 10, None).map(drop)
+            sync::apply_pulled(tx, 0, Vec::new(), 10, None).map(drop)
         })
         .await
         .unwrap();
