@@ -3,7 +3,9 @@
 # Prints each figure with the command that produced it; JSON lands in target/bench/.
 #   1. REST under wrk at 16 and 64 connections: req/s, p50/p99/max, server CPU per request
 #      (scripts/bench-rest.sh)
-#   2. durable write rate at 1/10/50 clients and group-commit batch sizes (bench_api example)
+#   2. durable write rate at 1/10/50 clients and group-commit batch sizes (bench_api example);
+#      WAL bytes per write, and the same with every fsync 10 ms slower as on an SD card
+#      (scripts/bench-writes.sh)
 #   3. realtime: one edit fanned out to 100 socket.io-client connections, server RSS with them
 #   4. footprint: start-up to a healthy /health on an existing database, idle RSS, binary size
 #   5. sync push and pull rates, pre-show download of a 10,000-entity production
@@ -24,6 +26,8 @@ say "2. durable writes: concurrent creates, fsync before every acknowledgement (
 cargo run --release --locked -q -p venuebox-api --example bench_api -- 5 open
 say "   the same with an editor bearer token checked on every request"
 cargo run --release --locked -q -p venuebox-api --example bench_api -- 5 token
+say "   WAL bytes per write, and writes with a 10 ms fsync (scripts/bench-writes.sh 5)"
+scripts/bench-writes.sh 5
 say "3. realtime delivery to 100 socket.io-client connections (tests/node/bench-latency.mjs 100 50)"
 cargo build --release --locked -q -p venuebox
 npm ci --prefix tests/node --no-audit --no-fund --loglevel=error

@@ -15,6 +15,14 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use venuebox_api::{Application, Config};
 
+/// (syncs, bytes written to the WAL) so far, when the benchmark runs under the slow-fsync shim
+/// of `scripts/bench-writes.sh` (`tests/bench/slow_fsync.c`), which keeps them in this file.
+fn wal_counters() -> Option<(u64, u64)> {
+    let text = std::fs::read_to_string(std::env::var_os("SLOW_FSYNC_STATS")?).ok()?;
+    let mut numbers = text.split_whitespace().map(|n| n.parse().ok());
+    Some((numbers.next()??, numbers.next()??))
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -110,12 +118,20 @@ async fn main() {
 
     println!("writes: POST /api/checklist-items, {seconds} s per level, every answer after fsync");
     println!(
-        "{:>11} {:>9} {:>10} {:>9} {:>9} {:>14}",
-        "concurrency", "writes", "writes/s", "p50 ms", "p99 ms", "writes/commit"
+        "{:>11} {:>9} {:>10} {:>9} {:>9} {:>14} {:>16} {:>13}",
+        "concurrency",
+        "writes",
+        "writes/s",
+        "p50 ms",
+        "p99 ms",
+        "writes/commit",
+        "WAL bytes/write",
+        "syncs/commit"
     );
     for concurrency in [1usize, 10, 50] {
         let commits_before = store.writer_stats().commits.load(Ordering::Relaxed);
         let writes_before = store.writer_stats().writes.load(Ordering::Relaxed);
+        let wal_before = wal_counters();
         let deadline = Instant::now() + Duration::from_secs(seconds);
         let started = Instant::now();
         let tasks: Vec<_> = (0..concurrency)
@@ -151,14 +167,27 @@ async fn main() {
         latencies.sort();
         let commits = store.writer_stats().commits.load(Ordering::Relaxed) - commits_before;
         let writes = store.writer_stats().writes.load(Ordering::Relaxed) - writes_before;
+        // Every commit of the window is one of these writes (nothing else writes meanwhile).
+        let (wal_per_write, syncs_per_commit) = match (wal_before, wal_counters()) {
+            (Some((syncs_before, before)), Some((syncs, after))) => (
+                format!("{:.0}", (after - before) as f64 / writes.max(1) as f64),
+                format!(
+                    "{:.2}",
+                    (syncs - syncs_before) as f64 / commits.max(1) as f64
+                ),
+            ),
+            _ => ("-".into(), "-".into()),
+        };
         println!(
-            "{:>11} {:>9} {:>10.0} {:>9.2} {:>9.2} {:>14.1}",
+            "{:>11} {:>9} {:>10.0} {:>9.2} {:>9.2} {:>14.1} {:>16} {:>13}",
             concurrency,
             latencies.len(),
             latencies.len() as f64 / elapsed,
             percentile(&latencies, 0.5),
             percentile(&latencies, 0.99),
-            writes as f64 / commits.max(1) as f64
+            writes as f64 / commits.max(1) as f64,
+            wal_per_write,
+            syncs_per_commit
         );
     }
 

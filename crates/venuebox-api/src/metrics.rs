@@ -126,8 +126,13 @@ pub async fn expose(
         ),
         (
             "venuebox_store_commits_total",
-            "Commits (fsyncs); writes per commit shows group commit at work.",
+            "Commits; writes per commit shows group commit at work.",
             stats.commits.load(Ordering::Relaxed) as f64,
+        ),
+        (
+            "venuebox_store_flushes_total",
+            "fsyncs of the write-ahead log; each makes one commit or more durable.",
+            stats.flushes.load(Ordering::Relaxed) as f64,
         ),
         (
             "venuebox_store_commit_seconds_total",

@@ -146,7 +146,8 @@ struct Inner {
 }
 
 /// Settings every connection gets. `synchronous=FULL` makes each commit fsync the WAL, so
-/// an acknowledged write survives a power cut; `NORMAL` would not.
+/// start-up's writes (migrations, seeding) survive a power cut; the writer then switches to
+/// `NORMAL` and has its flusher fsync the WAL before any write is answered (`writer.rs`).
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(Duration::from_secs(5))?;
     // Every statement the store runs is `prepare_cached`, and there are more than rusqlite's
