@@ -202,9 +202,12 @@ impl Writer {
         let handle = std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || {
-                writer_loop(conn, &clock, jobs, done, &writer_stats);
-                // Every batch is flushed and answered before the writer counts as stopped.
+                writer_loop(&conn, &clock, jobs, done, &writer_stats);
+                // Every batch is flushed and answered before the writer counts as stopped,
+                // and the connection (whose close may checkpoint and remove the log) closes
+                // only after the last flush.
                 let _ = flusher.join();
+                drop(conn);
             })?;
         Ok((Writer { queue, stats }, handle))
     }
@@ -235,7 +238,7 @@ impl Writer {
 }
 
 fn writer_loop(
-    conn: Connection,
+    conn: &Connection,
     clock: &HlcClock,
     mut queue: mpsc::UnboundedReceiver<Message>,
     done: mpsc::UnboundedSender<Done>,
@@ -259,7 +262,7 @@ fn writer_loop(
             }
         }
         let started = Instant::now();
-        let commit = run_batch(&conn, clock, &mut batch);
+        let commit = run_batch(conn, clock, &mut batch);
         if let Err(reason) = &commit {
             tracing::error!(%reason, writes = batch.len(), "write batch failed; rolled back");
         }
