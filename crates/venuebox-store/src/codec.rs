@@ -15,7 +15,7 @@ use serde_json::{Map, Number, Value};
 use crate::clock;
 use crate::error::{Result, StoreError};
 use crate::model::{Entity, Row, StoredRow};
-use crate::registry::{ChildList, FieldDef, FieldType, KeyStyle, KindDef, Scope, WireCase};
+use crate::registry::{ChildList, Encode, FieldDef, FieldType, KeyStyle, KindDef, Scope, WireCase};
 
 /// Keys the crew app sends with writes that are not row data (docs/contract.md §1.2), and keys the
 /// server owns that a client may echo back from a response.
@@ -292,22 +292,31 @@ pub struct WireRow<'a> {
 impl WireRow<'_> {
     /// The row as a JSON value, with its embeds.
     pub fn to_value(self) -> Value {
+        if let Some(encode) = self.kind.encode {
+            // Already a value: serializing it into another was a fifth of applying a pull.
+            return self.encoded(encode);
+        }
         // Serializing into a Value fails only for non-string map keys, which a row never has.
         serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+
+    /// The wire form from the kind's own encoder, with the embeds added.
+    fn encoded(&self, encode: Encode) -> Value {
+        let mut wire = encode(self.entity);
+        if let Value::Object(map) = &mut wire {
+            for (embed, related) in self.kind.embeds.iter().zip(self.embeds) {
+                map.insert(embed.wire.to_owned(), related.clone());
+            }
+        }
+        wire
     }
 }
 
 impl Serialize for WireRow<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let (kind, entity) = (self.kind, self.entity);
-        if let Some(custom) = kind.encode {
-            let mut wire = custom(entity);
-            if let Value::Object(map) = &mut wire {
-                for (embed, related) in kind.embeds.iter().zip(self.embeds) {
-                    map.insert(embed.wire.to_owned(), related.clone());
-                }
-            }
-            return wire.serialize(serializer);
+        if let Some(encode) = kind.encode {
+            return self.encoded(encode).serialize(serializer);
         }
         write_row(serializer, kind, entity, &entity.data, self.embeds)
     }

@@ -281,14 +281,16 @@ fn apply_upsert(
     if clocks.is_empty() {
         return Ok(false);
     }
-    conn.prepare_cached("UPDATE entities SET clocks = json_patch(clocks, ?2) WHERE uuid = ?1")?
-        .execute(params![existing.uuid, codec::json_text(&clocks)])?;
     if changed.is_empty() {
+        // The hub's clocks, for values this node already holds.
+        conn.prepare_cached("UPDATE entities SET clocks = json_patch(clocks, ?2) WHERE uuid = ?1")?
+            .execute(params![existing.uuid, codec::json_text(&clocks)])?;
         return Ok(false);
     }
     conn.prepare_cached(
         "UPDATE entities SET data = ?2, is_deleted = ?3, version = version + 1, updated_at = ?4, \
-         last_modified_by = coalesce(?5, last_modified_by) WHERE uuid = ?1",
+         last_modified_by = coalesce(?5, last_modified_by), clocks = json_patch(clocks, ?6) \
+         WHERE uuid = ?1",
     )?
     .execute(params![
         existing.uuid,
@@ -296,6 +298,7 @@ fn apply_upsert(
         is_deleted,
         now,
         change.actor,
+        codec::json_text(&clocks),
     ])?;
     let was_deleted = existing.is_deleted;
     let entity = Entity {
