@@ -87,18 +87,20 @@ int close(int fd) {
     return result;
 }
 
+/* The real call, then the added delay (the data is on disk before the delay starts). */
+static int delayed(int result) {
+    slow();
+    return result;
+}
+
 int fsync(int fd) {
     static int (*real)(int);
     if (!real) real = dlsym(RTLD_NEXT, "fsync");
-    int result = real(fd);
-    slow();
-    return result;
+    return delayed(real(fd));
 }
 
 int fdatasync(int fd) {
     static int (*real)(int);
     if (!real) real = dlsym(RTLD_NEXT, "fdatasync");
-    int result = real(fd);
-    slow();
-    return result;
+    return delayed(real(fd));
 }

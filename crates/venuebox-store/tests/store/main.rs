@@ -399,3 +399,24 @@ async fn the_data_folder_and_backups_are_private_whatever_the_umask() {
     assert_eq!(mode(&backups.join(&file.file)), 0o600);
     drop(store);
 }
+
+/// A flush that fails fails every write it covered: with the write-ahead log gone from under
+/// the box (a card pulled, a folder wiped), a write is refused as unavailable instead of being
+/// acknowledged without the disk's word.
+#[tokio::test]
+async fn a_write_whose_flush_fails_is_not_acknowledged() {
+    let (dir, store) = open();
+    let productions = registry().kind("production");
+    store
+        .create(productions, body(json!({"id": "p1", "name": "Show"})))
+        .await
+        .unwrap();
+    std::fs::remove_file(dir.path().join("venuebox.db-wal")).unwrap();
+    let refused = store
+        .create(productions, body(json!({"id": "p2", "name": "Show"})))
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::Unavailable(_))),
+        "{refused:?}"
+    );
+}

@@ -594,3 +594,46 @@ async fn a_stale_pull_page_never_moves_the_cursor_backwards() {
     assert!(applied.is_none(), "the stale page is refused");
     assert_eq!(cursor().await, caught_up);
 }
+
+/// A pull of several pages reads each next page while the one before applies; the pages
+/// still apply in log order, each exactly once: 1,200 checklist items created and then all
+/// renamed (2,401 changes, three pages) end renamed on the pulling node, as on the hub.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_of_many_pages_applies_every_page_once_and_in_order() {
+    let hub = TestHub::new().await;
+    let office = Node::new("office", &hub.url);
+    let venue = Node::new("venue", &hub.url);
+    production(&office, "p1").await;
+    let items = futures_util::future::join_all((0..1200).map(|n| {
+        let office = &office;
+        async move { office.item("p1", &format!("Item {n}")).await }
+    }))
+    .await;
+    futures_util::future::join_all(items.iter().enumerate().map(|(n, uuid)| {
+        let title = json!({"title": format!("Item {n} done")});
+        let office = &office;
+        async move { office.update("checklist-item", uuid, title).await }
+    }))
+    .await
+    .into_iter()
+    .for_each(|renamed| drop(renamed.unwrap()));
+    office.sync(&hub.url).await.unwrap();
+
+    let mut connection = venue.connect(&hub.url).await.unwrap();
+    venue.engine.handshake(&connection).await.unwrap();
+    let (applied, _, head) = venue.engine.pull_all(&mut connection).await.unwrap();
+    assert_eq!(applied, 2401, "every change applied once");
+    assert_eq!(venue.store().sync_cursor().await.unwrap(), head);
+    let rows = venue.rows("checklist-item").await;
+    assert_eq!(rows.len(), 1200);
+    assert!(
+        rows.values()
+            .all(|(data, _)| data["title"].as_str().unwrap().ends_with(" done")),
+        "a later page's rename was applied before the create it follows, or not at all"
+    );
+    assert_eq!(
+        as_hub_rows(&rows),
+        hub.rows("checklist-item").await,
+        "the venue holds what the hub holds"
+    );
+}
