@@ -7,6 +7,8 @@
 #      WAL bytes per write, and the same with every fsync 10 ms slower as on an SD card
 #      (scripts/bench-writes.sh)
 #   3. realtime: one edit fanned out to 100 socket.io-client connections, server RSS with them
+#   3b. long lists: 16 laptops opening a 10,000-row list at once, the box's peak memory
+#      (scripts/bench-lists.sh)
 #   4. footprint: start-up to a healthy /health on an existing database, idle RSS, binary size
 #   5. sync push and pull rates, pre-show download of a 10,000-entity production
 #   6. floods from one stranger (slow bodies, slowloris, guess bursts): crew GET p50/p99 during
@@ -32,6 +34,8 @@ say "3. realtime delivery to 100 socket.io-client connections (tests/node/bench-
 cargo build --release --locked -q -p venuebox
 npm ci --prefix tests/node --no-audit --no-fund --loglevel=error
 (cd tests/node && VENUEBOX_BIN="$PWD/../../target/release/venuebox" node bench-latency.mjs 100 50)
+say "3b. 16 concurrent lists of 10,000 sources, box memory (scripts/bench-lists.sh)"
+scripts/bench-lists.sh 10000 16
 say "4. footprint (tests/bench/startup.py target/release/venuebox 10)"
 python3 tests/bench/startup.py target/release/venuebox 10 | tee target/bench/startup.json
 strip -o target/bench/venuebox.stripped target/release/venuebox

@@ -18,6 +18,7 @@ pub mod hlc;
 mod hooks;
 pub mod kinds;
 pub mod model;
+mod pages;
 mod ports;
 mod read;
 pub mod registry;
@@ -42,6 +43,7 @@ pub use access::TokenInfo;
 pub use error::{Result, StoreError};
 pub use kinds::registry;
 pub use model::{Actor, ChangeEvent, Entity, Operation};
+pub use pages::JsonPages;
 pub use registry::KindDef;
 pub use resolution::Resolution;
 pub use writer::{Committed, WriteTx, WriterStats};
@@ -352,17 +354,6 @@ impl Store {
         deleted: bool,
     ) -> Result<Vec<Value>> {
         self.read(move |conn| read::list(conn, kind, production_id.as_deref(), deleted))
-            .await
-    }
-
-    /// [`Store::list`] as the JSON bytes of the response (no value per row is built).
-    pub async fn list_json(
-        &self,
-        kind: &'static KindDef,
-        production_id: Option<String>,
-        deleted: bool,
-    ) -> Result<Vec<u8>> {
-        self.read(move |conn| read::list_json(conn, kind, production_id.as_deref(), deleted))
             .await
     }
 

@@ -4,7 +4,7 @@
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Map, Value};
 
 use crate::codec::{Document, StoredDoc, StoredWireRow, WireRow};
@@ -13,7 +13,8 @@ use crate::kinds::registry;
 use crate::model::{Actor, ChangeEvent, Entity, Operation, StoredRow};
 use crate::registry::{Direction, FieldType, KindDef};
 use crate::rows::{
-    COLUMNS, list_entities, load, load_live, load_live_as, query_rows, row_to_entity, row_to_stored,
+    COLUMNS, list_entities, load, load_live, load_live_as, require_production, row_to_entity,
+    row_to_stored,
 };
 use crate::writer::WriteTx;
 
@@ -42,23 +43,6 @@ fn render_rows(conn: &Connection, kind: &KindDef, rows: &[Entity]) -> Result<Vec
             .to_value())
         })
         .collect()
-}
-
-/// The same list as [`list`], already serialized: what the REST API sends. Rows are written
-/// from their stored text (see [`codec::StoredWireRow`]) unless the kind has its own encoder.
-pub fn list_json(
-    conn: &Connection,
-    kind: &KindDef,
-    production_id: Option<&str>,
-    deleted: bool,
-) -> Result<Vec<u8>> {
-    if kind.encode.is_some() {
-        let rows = list_sorted(conn, kind, production_id, deleted)?;
-        return rows_json(conn, kind, &rows);
-    }
-    let mut rows = query_rows(conn, kind, production_id, deleted, row_to_stored)?;
-    sort_stored(kind, &mut rows);
-    rows_json(conn, kind, &rows)
 }
 
 /// One live row, serialized (from its stored text unless the kind has its own encoder).
@@ -125,25 +109,162 @@ fn stored_doc(row: &StoredRow) -> Result<StoredDoc<'_>> {
         .map_err(|err| StoreError::Corrupt(format!("row {}: {err}", row.uuid)))
 }
 
-fn rows_json<R: WireForm>(conn: &Connection, kind: &KindDef, rows: &[R]) -> Result<Vec<u8>> {
+/// Appends rows in wire form to `out`, separated by commas (and preceded by one unless
+/// `first`): the inside of a JSON array, built a page at a time by [`RowPlan`].
+fn append_rows<R: WireForm>(
+    conn: &Connection,
+    kind: &KindDef,
+    rows: &[R],
+    out: &mut Vec<u8>,
+    mut first: bool,
+) -> Result<()> {
     // Embeds share one cache (fifty ports on one device load the device once).
     let mut cache = HashMap::new();
-    let embeds = rows
-        .iter()
-        .map(|row| row.embeds(conn, kind, &mut cache))
-        .collect::<Result<Vec<_>>>()?;
-    // Sized once for the whole answer (about 1.5 KiB a row for the busiest kinds): growing a
-    // 50 KiB buffer by doubling copied it seven times.
-    let mut out = Vec::with_capacity(512 + rows.len() * 1536);
-    let mut serializer = serde_json::Serializer::new(&mut out);
-    serde::Serializer::collect_seq(
-        &mut serializer,
-        rows.iter()
-            .zip(&embeds)
-            .map(|(row, embeds)| row.wire(kind, embeds)),
-    )
-    .map_err(|err| StoreError::Internal(err.to_string()))?;
-    Ok(out)
+    for row in rows {
+        let embeds = row.embeds(conn, kind, &mut cache)?;
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        serde_json::to_writer(&mut *out, &row.wire(kind, &embeds))
+            .map_err(|err| StoreError::Internal(err.to_string()))?;
+    }
+    Ok(())
+}
+
+/// The rows a long answer holds, in the kind's order, fixed by one read: their row ids only
+/// (a few bytes a row, whatever the documents weigh). Their documents are read and written a
+/// page at a time by [`RowPlan::write_page`], each page in its own read, so an answer never
+/// holds more than a page of rows in memory nor a read transaction while its client is slow
+/// (`crate::pages`).
+pub(crate) struct RowPlan {
+    kind: &'static KindDef,
+    production_id: Option<String>,
+    deleted: bool,
+    rowids: Vec<i64>,
+    next: usize,
+}
+
+impl RowPlan {
+    /// Which rows, and in which order: the same rows and order [`list`] gives.
+    pub(crate) fn new(
+        conn: &Connection,
+        kind: &'static KindDef,
+        production_id: Option<&str>,
+        deleted: bool,
+    ) -> Result<Self> {
+        if let Some(production_id) = production_id {
+            require_production(conn, production_id)?;
+        }
+        // The sort keys come from SQL (`json_extract` yields the same text, number or null the
+        // document holds, a boolean as 0/1, which `compare_values` ranks alike).
+        let keys: String = kind
+            .order
+            .iter()
+            .map(|(column, _)| match *column {
+                "created_at" => ", created_at".to_owned(),
+                column => format!(", json_extract(data, '$.{column}')"),
+            })
+            .collect();
+        let sql = format!(
+            "SELECT rowid{keys} FROM entities WHERE {} AND kind = ?2 AND is_deleted = ?3 \
+             ORDER BY created_at, rowid",
+            production_filter(production_id)
+        );
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut rows = stmt
+            .query_map(params![production_id, kind.name, deleted], |row| {
+                let keys = (1..=kind.order.len())
+                    .map(|i| sql_to_json(row.get_ref(i)?))
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok((row.get::<_, i64>(0)?, keys))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        sort_by_order(kind, &mut rows, |(_, keys), column| {
+            let at = kind.order.iter().position(|(c, _)| *c == column);
+            at.and_then(|at| keys.get(at))
+                .cloned()
+                .unwrap_or(Value::Null)
+        });
+        Ok(RowPlan {
+            kind,
+            production_id: production_id.map(str::to_owned),
+            deleted,
+            rowids: rows.into_iter().map(|(rowid, _)| rowid).collect(),
+            next: 0,
+        })
+    }
+
+    /// Every row has been written.
+    pub(crate) fn done(&self) -> bool {
+        self.next >= self.rowids.len()
+    }
+
+    /// Appends the next page of up to `page` rows (comma-separated, as [`append_rows`]),
+    /// each as it is now; a row deleted (or moved to another production) since the plan was
+    /// made is left out.
+    pub(crate) fn write_page(
+        &mut self,
+        conn: &Connection,
+        page: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
+        let first = self.next == 0;
+        let end = (self.next + page).min(self.rowids.len());
+        let ids = &self.rowids[self.next..end];
+        if self.kind.encode.is_some() {
+            let rows = self.fetch(conn, ids, row_to_entity)?;
+            append_rows(conn, self.kind, &rows, out, first)?;
+        } else {
+            let rows = self.fetch(conn, ids, row_to_stored)?;
+            append_rows(conn, self.kind, &rows, out, first)?;
+        }
+        self.next = end;
+        Ok(())
+    }
+
+    fn fetch<D>(
+        &self,
+        conn: &Connection,
+        ids: &[i64],
+        read: fn(&rusqlite::Row<'_>) -> rusqlite::Result<crate::model::Row<D>>,
+    ) -> Result<Vec<crate::model::Row<D>>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM entities WHERE rowid = ?4 AND {} AND kind = ?2 \
+             AND is_deleted = ?3",
+            production_filter(self.production_id.as_deref())
+        );
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut rows = Vec::with_capacity(ids.len());
+        for rowid in ids {
+            let row = stmt
+                .query_row(
+                    params![self.production_id, self.kind.name, self.deleted, rowid],
+                    read,
+                )
+                .optional()?;
+            rows.extend(row);
+        }
+        Ok(rows)
+    }
+}
+
+/// The rows of one production (`?1`), or of every production when a global kind is listed.
+fn production_filter(production_id: Option<&str>) -> &'static str {
+    match production_id {
+        Some(_) => "production_id = ?1",
+        None => "?1 IS NULL",
+    }
+}
+
+fn sql_to_json(value: rusqlite::types::ValueRef<'_>) -> rusqlite::Result<Value> {
+    use rusqlite::types::ValueRef;
+    Ok(match value {
+        ValueRef::Null | ValueRef::Blob(_) => Value::Null,
+        ValueRef::Integer(n) => Value::from(n),
+        ValueRef::Real(x) => Value::from(x),
+        ValueRef::Text(_) => Value::String(value.as_str()?.to_owned()),
+    })
 }
 
 fn row_json<R: WireForm>(conn: &Connection, kind: &KindDef, row: &R) -> Result<Vec<u8>> {
@@ -222,17 +343,6 @@ fn sort_entities(kind: &KindDef, rows: &mut Vec<Entity>) {
     sort_by_order(kind, rows, |entity, column| match column {
         "created_at" => Value::String(entity.created_at.clone()),
         column => entity.data.get(column).cloned().unwrap_or(Value::Null),
-    });
-}
-
-/// Stored rows in the kind's declared order: documents are parsed for their order columns
-/// only.
-fn sort_stored(kind: &KindDef, rows: &mut Vec<StoredRow>) {
-    sort_by_order(kind, rows, |row, column| match column {
-        "created_at" => Value::String(row.created_at.clone()),
-        column => StoredDoc::parse(&row.data)
-            .map(|doc| doc.slot(column, &mut 0).to_value())
-            .unwrap_or(Value::Null),
     });
 }
 

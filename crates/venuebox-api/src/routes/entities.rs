@@ -4,11 +4,12 @@
 //! carries `productionId`), `GET|PUT|DELETE /<family>/:uuid`. Global kinds (productions,
 //! formats, equipment): `GET /<family>` (`?archived=true` lists the deleted ones),
 //! `POST /<family>`, `GET|PUT|DELETE /<family>/:key`.
+use actix_web::web::Bytes;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 use venuebox_store::registry::{KeyStyle, Scope};
-use venuebox_store::{Actor, Store, StoreError};
+use venuebox_store::{Actor, JsonPages, Store, StoreError};
 
 use super::KindRef;
 use crate::auth::Role;
@@ -67,15 +68,15 @@ async fn list_in_production(
     query: web::Query<ListQuery>,
 ) -> ApiResult<HttpResponse> {
     let production_id = production_id.into_inner();
-    let rows = store
-        .list_json(kind.0, Some(production_id.clone()), query.archived())
+    let pages = store
+        .list_pages(kind.0, Some(production_id.clone()), query.archived())
         .await
         .map_err(|err| match err {
             // The list of a show that is not here: 404, not "bad request".
             StoreError::ProductionNotFound { .. } => ApiError::UnknownProduction(production_id),
             other => other.into(),
         })?;
-    Ok(json_response(rows))
+    Ok(paged_json_response(pages))
 }
 
 async fn list_global(
@@ -83,8 +84,8 @@ async fn list_global(
     kind: web::Data<KindRef>,
     query: web::Query<ListQuery>,
 ) -> ApiResult<HttpResponse> {
-    let rows = store.list_json(kind.0, None, query.archived()).await?;
-    Ok(json_response(rows))
+    let pages = store.list_pages(kind.0, None, query.archived()).await?;
+    Ok(paged_json_response(pages))
 }
 
 async fn get_one(
@@ -101,6 +102,30 @@ fn json_response(body: Vec<u8>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type(actix_web::http::header::ContentType::json())
         .body(body)
+}
+
+/// A 200 with a JSON answer read a page at a time (`venuebox_store::pages`): whole, with its
+/// length, when it fit in one page; else a chunked stream whose next page is read only when
+/// the socket has taken the last one, so a slow reader costs the box one page, not the list.
+/// A read that fails mid-answer (the store closing) ends the stream without its last chunk,
+/// which every HTTP client reports as a truncated answer rather than a short list.
+pub(crate) fn paged_json_response(pages: JsonPages) -> HttpResponse {
+    match pages.into_complete() {
+        Ok(body) => json_response(body),
+        Err(pages) => {
+            let chunks = futures_util::stream::unfold(pages, |mut pages| async move {
+                let chunk = pages.next_chunk().await?;
+                let chunk = chunk.map(Bytes::from).map_err(|err| {
+                    tracing::warn!(error = %err, "a paged answer ended early");
+                    ApiError::from(err)
+                });
+                Some((chunk, pages))
+            });
+            HttpResponse::Ok()
+                .content_type(actix_web::http::header::ContentType::json())
+                .streaming(chunks)
+        }
+    }
 }
 
 async fn create(

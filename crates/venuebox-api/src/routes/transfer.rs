@@ -38,10 +38,14 @@ async fn export(
     query: web::Query<ExportQuery>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
-    let document = store.export_production(id.clone()).await?;
     match query.format {
-        ExportFormat::Json => Ok(HttpResponse::Ok().json(document)),
+        ExportFormat::Json => Ok(super::entities::paged_json_response(
+            store.export_pages(id).await?,
+        )),
         ExportFormat::Xlsx => {
+            // The workbook is built whole (rust_xlsxwriter writes a zip at the end); a
+            // production's sheets are a few MB at most, and only people ask for one.
+            let document = store.export_production(id.clone()).await?;
             let bytes = web::block(move || crate::xlsx::workbook(&document))
                 .await
                 .map_err(|e| StoreError::Internal(e.to_string()))?

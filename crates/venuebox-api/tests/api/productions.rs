@@ -272,3 +272,63 @@ async fn a_production_exports_and_imports_back_whole() {
     );
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn a_long_list_is_streamed_in_pages_and_still_holds_every_row_in_order() {
+    let app = spawn_app().await;
+    let sources: Vec<_> = (0..1_500)
+        .map(|i| {
+            json!({"id": format!("SRC {i}"), "type": "CAMERA", "name": format!("Cam {i}"),
+            "outputs": [{"connector": "SDI"}]})
+        })
+        .collect();
+    let (status, body) = app
+        .post(
+            "/api/productions/import",
+            json!({"format": "venuebox.production/1",
+                "production": {"id": "arena", "name": "Arena"},
+                "kinds": {"source": sources}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    let response = app
+        .client
+        .get(format!("{}/api/sources/production/arena", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    // Chunked, not sized: the box did not build the answer whole to learn its length.
+    assert!(response.content_length().is_none());
+    assert_eq!(
+        response.headers()["transfer-encoding"],
+        "chunked",
+        "{:?}",
+        response.headers()
+    );
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let listed: Vec<serde_json::Value> = response.json().await.unwrap();
+    let names: Vec<String> = listed
+        .iter()
+        .map(|r| r["name"].as_str().unwrap().to_owned())
+        .collect();
+    let expected: Vec<String> = (0..1_500).map(|i| format!("Cam {i}")).collect();
+    assert_eq!(names, expected, "every row once, in creation order");
+    assert!(listed.iter().all(|r| r["outputs"][0]["connector"] == "SDI"));
+
+    // The export is streamed the same way and holds the same rows.
+    let (status, exported) = app.get("/api/productions/arena/export").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(exported["kinds"]["source"].as_array().unwrap(), &listed);
+    assert_eq!(exported["production"]["id"], json!("arena"));
+    // A short list still goes whole, with its length.
+    let response = app
+        .client
+        .get(format!("{}/api/sends/production/arena", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.content_length(), Some(2));
+    app.stop().await;
+}

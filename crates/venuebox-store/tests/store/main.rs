@@ -420,3 +420,114 @@ async fn a_write_whose_flush_fails_is_not_acknowledged() {
         "{refused:?}"
     );
 }
+
+/// A production of `rows` LED screens (an ordered kind: by `sort_order`, ties in creation
+/// order), made in one import.
+async fn production_of_screens(store: &Store, rows: usize) {
+    let screens: Vec<Value> = (0..rows)
+        .map(|i| json!({"name": format!("Wall {i}"), "sortOrder": (i * 7) % 13}))
+        .collect();
+    store
+        .import_production(json!({
+            "format": "venuebox.production/1",
+            "production": {"id": "big", "name": "Big show"},
+            "kinds": {"ledScreen": screens},
+        }))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_long_list_is_sent_in_pages_with_every_row_in_the_lists_order() {
+    let (_dir, store) = open();
+    let screens = registry().kind("ledScreen");
+    production_of_screens(&store, 1_000).await;
+    let whole = store
+        .list(screens, Some("big".into()), false)
+        .await
+        .unwrap();
+    assert_eq!(whole.len(), 1_000);
+
+    let mut pages = match store.list_pages(screens, Some("big".into()), false).await {
+        Ok(pages) => pages
+            .into_complete()
+            .expect_err("a thousand rows are not one page"),
+        Err(err) => panic!("{err}"),
+    };
+    let mut text = Vec::new();
+    let mut chunks = 0;
+    while let Some(chunk) = pages.next_chunk().await {
+        let chunk = chunk.unwrap();
+        assert!(
+            chunk.len() < 200 * 1024,
+            "a chunk of {} bytes: more than a page",
+            chunk.len()
+        );
+        text.extend(chunk);
+        chunks += 1;
+    }
+    assert!(chunks >= 5, "{chunks} chunks for 1,000 rows");
+    let paged: Vec<Value> = serde_json::from_slice(&text).unwrap();
+    assert_eq!(
+        paged, whole,
+        "the same rows in the same order as the list built whole"
+    );
+
+    // A list of one page is whole (sent with its length).
+    let small = store
+        .list_pages(registry().kind("source"), Some("big".into()), false)
+        .await
+        .unwrap();
+    assert_eq!(small.into_complete().ok().unwrap(), b"[]");
+}
+
+#[tokio::test]
+async fn a_row_changed_while_a_long_list_is_sent_is_sent_as_it_now_is_and_a_deleted_one_not_at_all()
+{
+    let (_dir, store) = open();
+    let screens = registry().kind("ledScreen");
+    production_of_screens(&store, 700).await;
+    let whole = store
+        .list(screens, Some("big".into()), false)
+        .await
+        .unwrap();
+    let mut pages = store
+        .list_pages(screens, Some("big".into()), false)
+        .await
+        .unwrap()
+        .into_complete()
+        .unwrap_err();
+    let mut text = pages.next_chunk().await.unwrap().unwrap();
+
+    // Two rows not yet sent: one renamed, one deleted.
+    let (renamed, deleted) = (&whole[500], &whole[600]);
+    let uuid = |row: &Value| row["uuid"].as_str().unwrap().to_owned();
+    store
+        .update(
+            screens,
+            uuid(renamed),
+            body(json!({"name": "Renamed", "version": renamed["version"]})),
+        )
+        .await
+        .unwrap();
+    store
+        .delete(screens, uuid(deleted), venuebox_store::Actor::default())
+        .await
+        .unwrap();
+    while let Some(chunk) = pages.next_chunk().await {
+        text.extend(chunk.unwrap());
+    }
+    let paged: Vec<Value> = serde_json::from_slice(&text).expect("still one JSON array");
+    assert_eq!(paged.len(), 699);
+    let names: Vec<&str> = paged.iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(names.iter().filter(|n| **n == "Renamed").count(), 1);
+    assert!(!paged.iter().any(|row| row["uuid"] == deleted["uuid"]));
+    // Everything else as listed before, in the same order.
+    let expected: Vec<&Value> = whole
+        .iter()
+        .filter(|r| r["uuid"] != deleted["uuid"])
+        .collect();
+    for (got, want) in paged.iter().zip(expected) {
+        assert_eq!(got["uuid"], want["uuid"]);
+    }
+}
