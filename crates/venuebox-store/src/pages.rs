@@ -101,7 +101,12 @@ impl Store {
     ) -> Result<JsonPages> {
         let parts = self
             .read(move |conn| {
-                let mut plan = RowPlan::new(conn, kind, production_id.as_deref(), deleted)?;
+                let production_id = production_id.as_deref();
+                if RowPlan::count(conn, kind, production_id, deleted)? <= PAGE_ROWS {
+                    let whole = read::list_json(conn, kind, production_id, deleted)?;
+                    return Ok(VecDeque::from([Part::Text(whole)]));
+                }
+                let mut plan = RowPlan::new(conn, kind, production_id, deleted)?;
                 let mut first = b"[".to_vec();
                 plan.write_page(conn, PAGE_ROWS, &mut first)?;
                 if plan.done() {
