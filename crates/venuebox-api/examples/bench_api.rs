@@ -118,7 +118,7 @@ async fn main() {
 
     println!("writes: POST /api/checklist-items, {seconds} s per level, every answer after fsync");
     println!(
-        "{:>11} {:>9} {:>10} {:>9} {:>9} {:>14} {:>16} {:>13}",
+        "{:>11} {:>9} {:>10} {:>9} {:>9} {:>14} {:>16} {:>13} {:>11}",
         "concurrency",
         "writes",
         "writes/s",
@@ -126,11 +126,16 @@ async fn main() {
         "p99 ms",
         "writes/commit",
         "WAL bytes/write",
-        "syncs/commit"
+        "syncs/commit",
+        "writer busy"
     );
     for concurrency in [1usize, 10, 50] {
         let commits_before = store.writer_stats().commits.load(Ordering::Relaxed);
         let writes_before = store.writer_stats().writes.load(Ordering::Relaxed);
+        let busy_before = store
+            .writer_stats()
+            .commit_micros_total
+            .load(Ordering::Relaxed);
         let wal_before = wal_counters();
         let deadline = Instant::now() + Duration::from_secs(seconds);
         let started = Instant::now();
@@ -167,6 +172,14 @@ async fn main() {
         latencies.sort();
         let commits = store.writer_stats().commits.load(Ordering::Relaxed) - commits_before;
         let writes = store.writer_stats().writes.load(Ordering::Relaxed) - writes_before;
+        // The share of the window the writer thread spent running batches and committing.
+        let busy = (store
+            .writer_stats()
+            .commit_micros_total
+            .load(Ordering::Relaxed)
+            - busy_before) as f64
+            / 1e6
+            / elapsed;
         // Every commit of the window is one of these writes (nothing else writes meanwhile).
         let (wal_per_write, syncs_per_commit) = match (wal_before, wal_counters()) {
             (Some((syncs_before, before)), Some((syncs, after))) => (
@@ -179,7 +192,7 @@ async fn main() {
             _ => ("-".into(), "-".into()),
         };
         println!(
-            "{:>11} {:>9} {:>10.0} {:>9.2} {:>9.2} {:>14.1} {:>16} {:>13}",
+            "{:>11} {:>9} {:>10.0} {:>9.2} {:>9.2} {:>14.1} {:>16} {:>13} {:>10.0}%",
             concurrency,
             latencies.len(),
             latencies.len() as f64 / elapsed,
@@ -187,7 +200,8 @@ async fn main() {
             percentile(&latencies, 0.99),
             writes as f64 / commits.max(1) as f64,
             wal_per_write,
-            syncs_per_commit
+            syncs_per_commit,
+            busy * 100.0
         );
     }
 

@@ -234,7 +234,9 @@ impl Store {
             replica::outbox::persisted_clock(&conn)?.as_deref(),
         ));
         let (events, _) = broadcast::channel(EVENT_BUFFER);
-        let (writer, handle) = writer::Writer::spawn(conn, clock.clone(), events.clone())?;
+        let checkpoints = open_writer_connection(&path)?;
+        let (writer, handle) =
+            writer::Writer::spawn(conn, checkpoints, clock.clone(), events.clone())?;
         Ok(Store {
             inner: Arc::new(Inner {
                 lock: Mutex::new(Some(lock)),

@@ -531,3 +531,68 @@ async fn a_row_changed_while_a_long_list_is_sent_is_sent_as_it_now_is_and_a_dele
         assert_eq!(got["uuid"], want["uuid"]);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpoints_run_beside_the_writer_and_the_log_stays_bounded() {
+    let (dir, store) = open();
+    let productions = registry().kind("production");
+    let checklist = registry().kind("checklist-item");
+    store
+        .create(productions, body(json!({"id": "p", "name": "Show"})))
+        .await
+        .unwrap();
+    let database = dir.path().join("venuebox.db");
+    let wal = dir.path().join("venuebox.db-wal");
+    let size = |path: &std::path::Path| std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let frame = 4096 + 24;
+    // Creates in rounds of 50 (one or two commits a round): about four log pages each.
+    let create = |rounds: usize| {
+        let store = store.clone();
+        async move {
+            for n in 0..rounds {
+                let writes = (0..50).map(|i| {
+                    store.create(
+                        checklist,
+                        body(json!({"productionId": "p", "title": format!("item {n}-{i}")})),
+                    )
+                });
+                for done in futures_util::future::join_all(writes).await {
+                    done.unwrap();
+                }
+            }
+        }
+    };
+    let before = size(&database);
+    // Past the checkpoint threshold (1,000 pages), short of the writer's own (4,000).
+    create(25).await;
+    let mut grew = false;
+    for _ in 0..50 {
+        if size(&database) > before {
+            grew = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(grew, "the checkpointer copied the log into the database");
+    // A steady stream far past the writer's own threshold: the log does not grow without
+    // bound (the writer checkpoints itself at 4,000 pages and the log starts again).
+    create(120).await;
+    assert!(
+        size(&wal) <= 5_000 * frame,
+        "write-ahead log of {} pages",
+        size(&wal) / frame
+    );
+    let rows = store
+        .read(|conn| {
+            let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+            assert_eq!(check, "ok");
+            Ok(conn.query_row(
+                "SELECT count(*) FROM entities WHERE kind = 'checklist-item'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )?)
+        })
+        .await
+        .unwrap();
+    assert!(rows > 1_000);
+}
