@@ -5,28 +5,20 @@ Usage: big_lists.py BASE_URL PRODUCTION_ID ROWS seed|read [CLIENTS]
   read  CLIENTS concurrent GETs of the production's source list; each answer is checked:
         every row once, in creation order. Prints the time and the bytes read.
 """
-import http.client
 import json
 import sys
 import threading
 import time
-from urllib.parse import urlsplit
+
+import box_http
+from box_http import post
 
 base, production, rows, mode = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 clients = int(sys.argv[5]) if len(sys.argv) > 5 else 16
-host = urlsplit(base)
 
 
 def connect():
-    return http.client.HTTPConnection(host.hostname, host.port, timeout=120)
-
-
-def post(conn, path, body):
-    conn.request("POST", path, json.dumps(body), {"content-type": "application/json"})
-    answer = conn.getresponse()
-    text = answer.read()
-    if answer.status != 201:
-        raise SystemExit(f"POST {path}: {answer.status} {text[:200]!r}")
+    return box_http.connect(base, timeout=120)
 
 
 def seed():

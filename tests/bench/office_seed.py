@@ -6,28 +6,20 @@ Usage: office_seed.py BASE_URL PRODUCTION_ID ROWS
 The mix follows issue #17: 40 % sources with two outputs, 30 % sends, 20 % checklist items,
 10 % cameras.
 """
-import http.client
 import json
 import sys
 import threading
 import time
-from urllib.parse import urlsplit
+
+import box_http
+from box_http import post
 
 base, production, rows = sys.argv[1], sys.argv[2], int(sys.argv[3])
-host = urlsplit(base)
 WORKERS = 16
 
 
 def connect():
-    return http.client.HTTPConnection(host.hostname, host.port, timeout=60)
-
-
-def post(conn, path, body):
-    conn.request("POST", path, json.dumps(body), {"content-type": "application/json"})
-    answer = conn.getresponse()
-    text = answer.read()
-    if answer.status != 201:
-        raise SystemExit(f"POST {path}: {answer.status} {text[:200]!r}")
+    return box_http.connect(base)
 
 
 def row(n):

@@ -39,13 +39,12 @@ enum Part {
 impl JsonPages {
     /// The whole answer, when it was complete after the first read (a list of one page).
     pub fn into_complete(mut self) -> std::result::Result<Vec<u8>, Self> {
-        match self.parts.as_slices() {
-            ([Part::Text(_)], []) => match self.parts.pop_front() {
-                Some(Part::Text(bytes)) => Ok(bytes),
-                _ => unreachable!("checked above"),
-            },
-            _ => Err(self),
+        if self.parts.len() == 1
+            && let Some(Part::Text(bytes)) = self.parts.pop_front()
+        {
+            return Ok(bytes);
         }
+        Err(self)
     }
 
     /// The next chunk of the answer, `None` after the last. A failed read ends the answer.
@@ -80,7 +79,7 @@ impl JsonPages {
         }
     }
 
-    /// Every chunk, concatenated (tests, and callers that want the whole document).
+    /// Every chunk, concatenated (the workbook export, which needs the whole document).
     pub async fn collect(mut self) -> Result<Vec<u8>> {
         let mut all = Vec::new();
         while let Some(chunk) = self.next_chunk().await {
@@ -123,7 +122,8 @@ impl Store {
         Ok(self.pages(parts))
     }
 
-    /// A production's export document ([`transfer::export`]'s shape), its rows read a page
+    /// A production's export, `{format, exportedAt, production, kinds: {kind: [rows]}}` with
+    /// rows in wire form (what [`Store::import_production`] reads back), its rows read a page
     /// at a time. Which rows it holds is fixed by one read.
     pub async fn export_pages(&self, production_id: String) -> Result<JsonPages> {
         let parts = self

@@ -2,10 +2,8 @@
 //! one — the migration path). Driven by the registry: every per-production kind is included,
 //! rows keep their uuids (and so their links: ports, cables, CCUs), and an import is one
 //! transaction, so a show is never half there.
-use rusqlite::Connection;
 use serde_json::{Map, Value, json};
 
-use crate::clock;
 use crate::codec;
 use crate::entities::{self, CreateOptions};
 use crate::error::{Result, StoreError};
@@ -15,22 +13,6 @@ use crate::registry::Scope;
 use crate::writer::WriteTx;
 
 pub const FORMAT: &str = "venuebox.production/1";
-
-/// `{format, exportedAt, production, kinds: {kind: [rows]}}`, rows in wire form.
-pub fn export(conn: &Connection, production_id: &str) -> Result<Value> {
-    let production = read::get(conn, registry().production(), production_id)?;
-    let mut kinds = Map::new();
-    for kind in registry().production_kinds() {
-        let rows = read::list(conn, kind, Some(production_id), false)?;
-        kinds.insert(kind.name.to_owned(), Value::Array(rows));
-    }
-    Ok(json!({
-        "format": FORMAT,
-        "exportedAt": clock::now_iso(),
-        "production": production,
-        "kinds": kinds,
-    }))
-}
 
 fn object(value: Value, what: &str) -> Result<Map<String, Value>> {
     match value {
@@ -115,9 +97,11 @@ pub fn import(tx: &mut WriteTx<'_>, document: Value) -> Result<Value> {
 }
 
 impl crate::Store {
-    /// A production and every row of it, as one document ([`export`]).
+    /// A production and every row of it, as one document (the one
+    /// [`Store::export_pages`] streams, parsed: for the workbook, which is built whole).
     pub async fn export_production(&self, production_id: String) -> Result<Value> {
-        self.read(move |conn| export(conn, &production_id)).await
+        let text = self.export_pages(production_id).await?.collect().await?;
+        serde_json::from_slice(&text).map_err(|err| StoreError::Internal(err.to_string()))
     }
 
     /// Creates a production from an exported document, all of it or nothing ([`import`]).

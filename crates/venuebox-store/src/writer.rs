@@ -374,16 +374,10 @@ fn flusher_loop(
     events: broadcast::Sender<Committed>,
     stats: &WriterStats,
 ) {
-    let mut batches: Vec<Done> = Vec::new();
     let mut wait_for = 0;
     let mut last_flush = Duration::ZERO;
-    loop {
-        if batches.is_empty() {
-            match done.recv() {
-                Ok(first) => batches.push(first),
-                Err(_) => break,
-            }
-        }
+    while let Ok(first) = done.recv() {
+        let mut batches = vec![first];
         batches.extend(done.try_iter());
         let mut writes: usize = batches.iter().map(|b| b.jobs.len()).sum();
         let deadline = Instant::now() + (last_flush / 4).min(MAX_COMMIT_DELAY);
@@ -409,7 +403,7 @@ fn flusher_loop(
             Ok(())
         };
         let mut answered = 0;
-        for batch in batches.drain(..) {
+        for batch in batches {
             let outcome = batch.commit.and(flushed.clone());
             answered += batch.jobs.len();
             for job in batch.jobs {

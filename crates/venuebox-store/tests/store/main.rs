@@ -422,16 +422,24 @@ async fn a_write_whose_flush_fails_is_not_acknowledged() {
 }
 
 /// A production of `rows` LED screens (an ordered kind: by `sort_order`, ties in creation
-/// order), made in one import.
+/// order), and as many device ports (ordered by an enum, `direction`, then by display id),
+/// made in one import; neither order is the order of creation.
 async fn production_of_screens(store: &Store, rows: usize) {
     let screens: Vec<Value> = (0..rows)
         .map(|i| json!({"name": format!("Wall {i}"), "sortOrder": (i * 7) % 13}))
+        .collect();
+    let ports: Vec<Value> = (0..rows)
+        .map(|i| {
+            json!({"id": format!("port {}", (i * 37) % rows), "deviceUuid": "switcher",
+                "portLabel": format!("IN {i}"), "ioType": "SDI",
+                "direction": if i % 3 == 0 { "INPUT" } else { "OUTPUT" }})
+        })
         .collect();
     store
         .import_production(json!({
             "format": "venuebox.production/1",
             "production": {"id": "big", "name": "Big show"},
-            "kinds": {"ledScreen": screens},
+            "kinds": {"ledScreen": screens, "devicePort": ports},
         }))
         .await
         .unwrap();
@@ -440,38 +448,37 @@ async fn production_of_screens(store: &Store, rows: usize) {
 #[tokio::test]
 async fn a_long_list_is_sent_in_pages_with_every_row_in_the_lists_order() {
     let (_dir, store) = open();
-    let screens = registry().kind("ledScreen");
     production_of_screens(&store, 1_000).await;
-    let whole = store
-        .list(screens, Some("big".into()), false)
-        .await
-        .unwrap();
-    assert_eq!(whole.len(), 1_000);
+    for kind in [registry().kind("ledScreen"), registry().kind("devicePort")] {
+        let whole = store.list(kind, Some("big".into()), false).await.unwrap();
+        assert_eq!(whole.len(), 1_000);
 
-    let mut pages = match store.list_pages(screens, Some("big".into()), false).await {
-        Ok(pages) => pages
-            .into_complete()
-            .expect_err("a thousand rows are not one page"),
-        Err(err) => panic!("{err}"),
-    };
-    let mut text = Vec::new();
-    let mut chunks = 0;
-    while let Some(chunk) = pages.next_chunk().await {
-        let chunk = chunk.unwrap();
-        assert!(
-            chunk.len() < 200 * 1024,
-            "a chunk of {} bytes: more than a page",
-            chunk.len()
+        let mut pages = match store.list_pages(kind, Some("big".into()), false).await {
+            Ok(pages) => pages
+                .into_complete()
+                .expect_err("a thousand rows are not one page"),
+            Err(err) => panic!("{err}"),
+        };
+        let mut text = Vec::new();
+        let mut chunks = 0;
+        while let Some(chunk) = pages.next_chunk().await {
+            let chunk = chunk.unwrap();
+            assert!(
+                chunk.len() < 200 * 1024,
+                "a chunk of {} bytes: more than a page",
+                chunk.len()
+            );
+            text.extend(chunk);
+            chunks += 1;
+        }
+        assert!(chunks >= 5, "{chunks} chunks for 1,000 rows");
+        let paged: Vec<Value> = serde_json::from_slice(&text).unwrap();
+        assert_eq!(
+            paged, whole,
+            "{}: the same rows in the same order as the list built whole",
+            kind.name
         );
-        text.extend(chunk);
-        chunks += 1;
     }
-    assert!(chunks >= 5, "{chunks} chunks for 1,000 rows");
-    let paged: Vec<Value> = serde_json::from_slice(&text).unwrap();
-    assert_eq!(
-        paged, whole,
-        "the same rows in the same order as the list built whole"
-    );
 
     // A list of one page is whole (sent with its length).
     let small = store
