@@ -6,6 +6,8 @@ use serde_json::{Map, Value, json};
 use venuebox_store::StoreError;
 use venuebox_sync::SyncError;
 
+use crate::extract::XLSX_TYPE;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error(transparent)]
@@ -22,6 +24,10 @@ pub enum ApiError {
     BodyRead(String),
     #[error("Send the body as JSON, with Content-Type: application/json")]
     UnsupportedMediaType,
+    #[error("Send the workbook as the body, with Content-Type: {XLSX_TYPE}")]
+    NotAWorkbookType,
+    #[error("The body is not an .xlsx workbook this box can read: {0}")]
+    UnreadableWorkbook(String),
     #[error("Requests signed in with a browser session must come from this box's own pages")]
     ForeignOrigin,
     #[error("The request body did not arrive in time (server.body_timeout_secs)")]
@@ -89,6 +95,7 @@ impl ApiError {
                 StoreError::VersionConflict { .. } => "VERSION_CONFLICT",
                 StoreError::Duplicate(_) => "DUPLICATE",
                 StoreError::Conflict(_) => "CONFLICT",
+                StoreError::Workbook(_) => "WORKBOOK_INVALID",
                 StoreError::Forbidden(_) => "FORBIDDEN",
                 StoreError::Unavailable(_) | StoreError::Closed | StoreError::Locked(_) => {
                     "DATABASE_UNAVAILABLE"
@@ -103,7 +110,8 @@ impl ApiError {
             ApiError::EmptyBody | ApiError::NotAnObject => "INVALID_BODY",
             ApiError::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
             ApiError::BodyRead(_) => "INVALID_BODY",
-            ApiError::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            ApiError::UnsupportedMediaType | ApiError::NotAWorkbookType => "UNSUPPORTED_MEDIA_TYPE",
+            ApiError::UnreadableWorkbook(_) => "WORKBOOK_UNREADABLE",
             ApiError::ForeignOrigin => "FOREIGN_ORIGIN",
             ApiError::BodyTimeout => "BODY_TIMEOUT",
             ApiError::TooManyConnections => "TOO_MANY_CONNECTIONS",
@@ -142,6 +150,9 @@ impl ApiError {
                 details.insert("currentVersion".into(), json!(current_version));
                 details.insert("clientVersion".into(), json!(client_version));
                 details.insert("serverData".into(), (**server_data).clone());
+            }
+            ApiError::Store(StoreError::Workbook(problems)) => {
+                details.insert("problems".into(), json!(problems));
             }
             ApiError::PayloadTooLarge { limit } => {
                 details.insert("limit".into(), json!(limit));
@@ -185,7 +196,8 @@ impl ResponseError for ApiError {
                 | StoreError::MissingField { .. }
                 | StoreError::BadRequest(_)
                 | StoreError::ProductionNotFound { .. }
-                | StoreError::VersionRequired => StatusCode::BAD_REQUEST,
+                | StoreError::VersionRequired
+                | StoreError::Workbook(_) => StatusCode::BAD_REQUEST,
                 StoreError::NotFound { .. } => StatusCode::NOT_FOUND,
                 StoreError::VersionConflict { .. }
                 | StoreError::Duplicate(_)
@@ -209,7 +221,10 @@ impl ResponseError for ApiError {
             ApiError::UnknownProduction(_) | ApiError::RouteNotFound => StatusCode::NOT_FOUND,
             ApiError::Unauthenticated | ApiError::InvalidCredentials(_) => StatusCode::UNAUTHORIZED,
             ApiError::InsufficientRole { .. } | ApiError::ForeignOrigin => StatusCode::FORBIDDEN,
-            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::UnsupportedMediaType | ApiError::NotAWorkbookType => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
+            ApiError::UnreadableWorkbook(_) => StatusCode::BAD_REQUEST,
             ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::TooManyAttempts { .. }
             | ApiError::SignInBusy

@@ -51,6 +51,53 @@ pub enum StoreError {
     Closed,
     #[error("internal error: {0}")]
     Internal(String),
+    /// A spreadsheet that cannot be imported, every problem named by sheet, row and column.
+    #[error("{}", workbook_summary(.0))]
+    Workbook(Vec<CellProblem>),
+}
+
+fn workbook_summary(problems: &[CellProblem]) -> String {
+    match problems {
+        [] => "The workbook cannot be imported".into(),
+        [one] => format!("The workbook cannot be imported: {one}"),
+        [first, rest @ ..] => format!(
+            "The workbook cannot be imported: {first} (and {} more problem{})",
+            rest.len(),
+            if rest.len() == 1 { "" } else { "s" }
+        ),
+    }
+}
+
+/// What is wrong with one cell (or row, or sheet) of an imported workbook. Rows are numbered
+/// as the spreadsheet app shows them (the header is row 1).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CellProblem {
+    pub sheet: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub row: Option<usize>,
+    /// The column's header (a wire name).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<String>,
+    /// The cell's address, `C7`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cell: Option<String>,
+    pub message: String,
+}
+
+impl std::fmt::Display for CellProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.sheet)?;
+        match (&self.cell, self.row) {
+            (Some(cell), _) => write!(f, "!{cell}")?,
+            (None, Some(row)) => write!(f, " row {row}")?,
+            _ => {}
+        }
+        if let Some(column) = &self.column {
+            write!(f, " ({column})")?;
+        }
+        write!(f, ": {}", self.message)
+    }
 }
 
 impl StoreError {

@@ -28,6 +28,7 @@ mod rows;
 pub mod seed;
 pub mod settings;
 mod transfer;
+pub mod workbook;
 pub mod writer;
 
 use std::path::{Path, PathBuf};

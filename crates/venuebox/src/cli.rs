@@ -53,9 +53,24 @@ pub enum Command {
         #[arg(long, default_value = "http://127.0.0.1:3010", env = "VENUEBOX_URL")]
         url: String,
     },
-    /// Create a production from an export (into a running box).
+    /// Create a production from a JSON export, or bring an edited .xlsx export of one back
+    /// as changes (into a running box).
     Import {
+        /// A JSON export, or an .xlsx workbook exported by a box and edited.
         file: PathBuf,
+        /// For a workbook: the production it is an export of.
+        #[arg(long)]
+        production: Option<String>,
+        /// For a workbook: print what would change; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// For a workbook: delete rows the export had that the sheet no longer has.
+        #[arg(long)]
+        delete_missing: bool,
+        /// For a workbook: cells changed both in the sheet and on the box since the export
+        /// are refused (nothing is applied), keep the box's values, or take the sheet's.
+        #[arg(long, value_parser = ["refuse", "keep-box", "take-sheet"], default_value = "refuse")]
+        on_conflict: String,
         #[arg(long, default_value = "http://127.0.0.1:3010", env = "VENUEBOX_URL")]
         url: String,
     },

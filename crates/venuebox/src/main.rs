@@ -94,7 +94,39 @@ fn run() -> anyhow::Result<()> {
             format,
             url,
         } => commands::export(&url, &production, out.as_deref(), format.as_deref()),
-        Command::Import { file, url } => commands::import(&url, &file),
+        Command::Import {
+            file,
+            production,
+            dry_run,
+            delete_missing,
+            on_conflict,
+            url,
+        } => {
+            let workbook = file
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("xlsx"));
+            match (workbook, production.as_deref()) {
+                (true, Some(production)) => commands::import_workbook(
+                    &url,
+                    &file,
+                    &commands::WorkbookImport {
+                        production,
+                        dry_run,
+                        delete_missing,
+                        on_conflict: &on_conflict,
+                    },
+                ),
+                (true, None) => bail!(
+                    "a workbook is imported into the production it was exported from: add \
+                     --production ID"
+                ),
+                (false, _) if production.is_some() || dry_run || delete_missing => bail!(
+                    "--production, --dry-run and --delete-missing are for an .xlsx workbook; a \
+                     JSON export creates its own production"
+                ),
+                (false, _) => commands::import(&url, &file),
+            }
+        }
         Command::Sync {
             once,
             adopt_hub,

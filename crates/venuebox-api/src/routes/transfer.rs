@@ -1,17 +1,23 @@
-//! `GET /api/productions/:id/export[?format=xlsx]` and `POST /api/productions/import` (registered before the
-//! productions family, whose scope would otherwise claim these paths).
+//! `GET /api/productions/:id/export[?format=xlsx]`, `POST /api/productions/import` (a JSON
+//! export) and `POST /api/productions/:id/workbook` (an edited `.xlsx` export back), registered
+//! before the productions family, whose scope would otherwise claim these paths.
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::Value;
+use venuebox_store::workbook::{OnConflict, Options};
 use venuebox_store::{Store, StoreError};
 
 use crate::auth::{editor, viewer};
-use crate::error::ApiResult;
-use crate::extract::JsonObject;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{JsonObject, XLSX_TYPE, XlsxBody};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/productions/import", editor(web::post().to(import)))
-        .route("/productions/{id}/export", viewer(web::get().to(export)));
+        .route("/productions/{id}/export", viewer(web::get().to(export)))
+        .route(
+            "/productions/{id}/workbook",
+            editor(web::post().to(import_workbook)),
+        );
 }
 
 #[derive(Deserialize)]
@@ -28,10 +34,8 @@ enum ExportFormat {
     Xlsx,
 }
 
-const XLSX_TYPE: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
-
 /// `?format=json` (default): the document `import` reads back. `?format=xlsx`: a workbook
-/// with a sheet per kind, for people (it is not read back).
+/// with a sheet per kind, for people, which `POST …/workbook` reads back once edited.
 async fn export(
     store: web::Data<Store>,
     id: web::Path<String>,
@@ -71,4 +75,55 @@ async fn export(
 async fn import(store: web::Data<Store>, JsonObject(body): JsonObject) -> ApiResult<HttpResponse> {
     let production = store.import_production(Value::Object(body)).await?;
     Ok(HttpResponse::Created().json(production))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct WorkbookQuery {
+    #[serde(default)]
+    dry_run: bool,
+    #[serde(default)]
+    delete_missing: bool,
+    #[serde(default)]
+    on_conflict: OnConflict,
+}
+
+/// An edited `.xlsx` export of production `id`, back as ordinary changes
+/// (`venuebox_store::workbook`). `200` with the report (applied, or what a `dryRun` would
+/// do); `409 WORKBOOK_CONFLICT` with the report when cells changed both in the sheet and on
+/// the box since the export and `onConflict` is `refuse` (nothing applied); `400
+/// WORKBOOK_INVALID` naming every bad cell (nothing applied).
+async fn import_workbook(
+    store: web::Data<Store>,
+    id: web::Path<String>,
+    query: web::Query<WorkbookQuery>,
+    XlsxBody(bytes): XlsxBody,
+) -> ApiResult<HttpResponse> {
+    let sheets = web::block(move || crate::xlsx::import::read_sheets(bytes))
+        .await
+        .map_err(|e| StoreError::Internal(e.to_string()))?
+        .map_err(ApiError::UnreadableWorkbook)?;
+    let options = Options {
+        dry_run: query.dry_run,
+        delete_missing: query.delete_missing,
+        on_conflict: query.on_conflict,
+        actor: Some("spreadsheet import".into()),
+    };
+    let report = store
+        .import_workbook(id.into_inner(), sheets, options)
+        .await?;
+    if !report.applied && !report.dry_run {
+        let count = report.conflicts.len();
+        return Ok(HttpResponse::Conflict().json(serde_json::json!({
+            "error": format!(
+                "{count} cell{} changed both in the sheet and on the box since the export; \
+                 nothing was applied. Re-import with onConflict=keep-box or take-sheet, or \
+                 edit those cells",
+                if count == 1 { "" } else { "s" }
+            ),
+            "code": "WORKBOOK_CONFLICT",
+            "report": report,
+        })));
+    }
+    Ok(HttpResponse::Ok().json(report))
 }

@@ -51,20 +51,11 @@ pub(crate) async fn admin_request(
     path: &str,
     body: Option<Value>,
 ) -> anyhow::Result<reqwest::Response> {
-    let url = url.trim_end_matches('/');
-    let client = reqwest::Client::new();
-    let cookie = sign_in(&client, url).await?;
-    let mut request = client.request(method, format!("{url}{path}"));
-    if let Some(cookie) = cookie {
-        request = request.header(reqwest::header::COOKIE, cookie);
-    }
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request
-        .send()
-        .await
-        .with_context(|| format!("cannot reach the box at {url}"))?;
+    let response = admin_send(url, method, path, |request| match body {
+        Some(body) => request.json(&body),
+        None => request,
+    })
+    .await?;
     let status = response.status();
     if !status.is_success() {
         let answer: Value = response.json().await.unwrap_or_default();
@@ -74,4 +65,25 @@ pub(crate) async fn admin_request(
         );
     }
     Ok(response)
+}
+
+/// Sends one request to the running box as admin, the body set by `body`; the answer as it
+/// came, whatever its status.
+pub(crate) async fn admin_send(
+    url: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: impl FnOnce(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
+) -> anyhow::Result<reqwest::Response> {
+    let url = url.trim_end_matches('/');
+    let client = reqwest::Client::new();
+    let cookie = sign_in(&client, url).await?;
+    let mut request = client.request(method, format!("{url}{path}"));
+    if let Some(cookie) = cookie {
+        request = request.header(reqwest::header::COOKIE, cookie);
+    }
+    body(request)
+        .send()
+        .await
+        .with_context(|| format!("cannot reach the box at {url}"))
 }

@@ -3,7 +3,8 @@
 //! recovery path when the admin passphrase is lost, with the box stopped).
 //!
 //! * [`credentials`]: `passphrase reset`, `token create|list|revoke`.
-//! * [`transfer`]: `export`, `import` (JSON, and the `.xlsx` workbook).
+//! * [`transfer`]: `export`, `import` of a JSON export; [`workbook`]: `import` of an edited
+//!   `.xlsx` export.
 //! * [`sync`]: `sync --once`, `status`, `productions`, `download`, `lock`, `unlock`.
 use anyhow::Context;
 
@@ -11,10 +12,12 @@ pub mod client;
 pub mod credentials;
 pub mod sync;
 pub mod transfer;
+pub mod workbook;
 
 pub use credentials::{reset_passphrase, tokens};
 pub use sync::{adopt_hub, download, productions, set_lock, status, sync_once};
 pub use transfer::{export, import};
+pub use workbook::{WorkbookImport, import_workbook};
 
 pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
