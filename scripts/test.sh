@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 ensure_build_deps
-command -v dpkg-query >/dev/null 2>&1 && ensure_apt_packages curl jq iproute2 util-linux chromium faketime
+command -v dpkg-query >/dev/null 2>&1 && ensure_apt_packages curl jq iproute2 util-linux chromium faketime libreoffice-calc-nogui
 ensure_node
 ensure_python_venv
 ensure_postgres
@@ -20,6 +20,8 @@ say "protocol smoke test with curl against the real binary"
 tests/smoke/curl.sh target/debug/venuebox .venv/bin/python
 say "attacks with curl against the real binary in passphrase mode: encoded paths, lower roles"
 tests/smoke/attacks.sh target/debug/venuebox
+say "the spreadsheet round trip: openpyxl and LibreOffice edit the .xlsx export, venuebox import brings it back"
+.venv/bin/python tests/xlsx/roundtrip.py target/debug/venuebox
 say "protocol tests with socket.io-client, and the status page in headless Chromium (playwright-core)"
 npm ci --prefix tests/node --no-audit --no-fund --loglevel=error
 (cd tests/node && VENUEBOX_BIN="$PWD/../../target/debug/venuebox" node --test --test-concurrency=1)

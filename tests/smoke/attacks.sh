@@ -60,6 +60,12 @@ for path in /api/%61dmin/status /%61dmin /%61dmin/backups /api/%61dmin/backups /
 done
 expect "viewer: POST /api/%73ync/now" "403" "${viewer[@]}" -X POST "$base/api/%73ync/now"
 expect "viewer: POST /api/%73ources" "403" "${viewer[@]}" "${json[@]}" -d '{}' "$base/api/%73ources"
+# A spreadsheet import is a write: not for a viewer or a stranger, however the path is spelled.
+xlsx=(-H 'Content-Type: application/vnd.openxmlformats-officedocument.spreadsheetml.sheet')
+for path in /api/productions/x/workbook /api/productions/x/%77orkbook /productions/x/workbook; do
+    expect "viewer: POST $path" "403" "${viewer[@]}" "${xlsx[@]}" --data-binary 'PK' "$base$path"
+    expect "stranger: POST $path" "401" "${xlsx[@]}" --data-binary 'PK' "$base$path"
+done
 expect "stranger: GET /api/%70roductions" "401" "$base/api/%70roductions"
 expect "stranger: GET /%70roductions" "401" "$base/%70roductions"
 # The admin passphrase still works, so no editor replaced it.

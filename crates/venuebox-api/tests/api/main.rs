@@ -11,3 +11,4 @@ mod other_sites;
 mod productions;
 mod quirks;
 mod sync;
+mod workbook;

@@ -4,7 +4,8 @@
 use serde_json::Value;
 
 use super::Sheet;
-use super::plan::{ImportReport, OnConflict, Op, Options, plan};
+use super::plan::{Op, plan};
+use super::report::{ImportReport, OnConflict, Options};
 use crate::codec;
 use crate::entities::{self, CreateOptions};
 use crate::error::{Result, StoreError};

@@ -10,7 +10,9 @@
 //! conflict ([`plan`]). All three go through one pipeline ([`cell_key`]), so a cell nobody
 //! touched always compares equal, whatever the spreadsheet app did to its type on saving.
 mod apply;
+mod meta;
 mod plan;
+mod report;
 
 use serde_json::{Map, Number, Value};
 use sha2::{Digest, Sha256};
@@ -21,7 +23,7 @@ pub use crate::error::CellProblem;
 use crate::registry::{FieldDef, FieldType, KindDef};
 
 pub use apply::import;
-pub use plan::{
+pub use report::{
     FieldChange, ImportReport, KindReport, OnConflict, Options, RowChange, SheetConflict,
 };
 
@@ -306,4 +308,120 @@ pub fn export_columns<'a>(kind: &KindDef, keys: impl IntoIterator<Item = &'a str
         editable.push("uuid".to_owned());
     }
     editable
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::kinds::registry;
+
+    fn print(kind: &str, column: &str, cell: Cell) -> String {
+        cell_fingerprint(registry().kind(kind), column, &cell).0
+    }
+
+    fn exported(kind: &str, column: &str, value: Value) -> String {
+        print(kind, column, export_cell(&value))
+    }
+
+    #[test]
+    fn what_spreadsheet_apps_make_of_a_value_compares_equal_to_the_value() {
+        // A whole number comes back as a float, or as text where the cell was text.
+        assert_eq!(
+            exported("source", "hRes", json!(1920)),
+            print("source", "hRes", Cell::Number(1920.0))
+        );
+        assert_eq!(
+            exported("source", "hRes", json!(1920)),
+            print("source", "hRes", Cell::Text(" 1920 ".into()))
+        );
+        // Booleans typed as text, in any case.
+        assert_eq!(
+            exported("checklist-item", "completed", json!(true)),
+            print("checklist-item", "completed", Cell::Text("TRUE".into()))
+        );
+        // An empty cell and an empty string are both no value.
+        assert_eq!(
+            exported("source", "note", Value::Null),
+            print("source", "note", Cell::Text(String::new()))
+        );
+        // A date cell is the instant the timestamp names.
+        let due = exported(
+            "checklist-item",
+            "dueDate",
+            json!("2026-12-24T18:00:00.000Z"),
+        );
+        let ms = 1_798_135_200_000; // 2026-12-24T18:00:00Z
+        assert_eq!(due, print("checklist-item", "dueDate", Cell::Date(ms)));
+        // An enum's case and separators are the field's own conversion.
+        assert_eq!(
+            exported("production", "status", json!("PLANNING")),
+            print("production", "status", Cell::Text("planning".into()))
+        );
+        // Child lists as JSON text, whatever the key order.
+        let outputs = json!([{"connector": "SDI", "outputIndex": 1}]);
+        let reordered = Cell::Text(r#"[{"outputIndex":1,"connector":"SDI"}]"#.into());
+        assert_eq!(
+            exported("source", "outputs", outputs),
+            print("source", "outputs", reordered)
+        );
+    }
+
+    #[test]
+    fn a_changed_or_unreadable_cell_never_matches_its_export() {
+        assert_ne!(
+            exported("source", "name", json!("Cam 1")),
+            print("source", "name", Cell::Text("Cam 2".into()))
+        );
+        assert_ne!(
+            exported("source", "note", Value::Null),
+            print("source", "note", Cell::Error("the error #REF!".into()))
+        );
+        let (_, value) = cell_fingerprint(
+            registry().kind("source"),
+            "hRes",
+            &Cell::Text("wide".into()),
+        );
+        assert!(value.unwrap_err().contains("integer"));
+        let (_, value) = cell_fingerprint(
+            registry().kind("source"),
+            "outputs",
+            &Cell::Text("[oops".into()),
+        );
+        assert!(value.unwrap_err().contains("not valid JSON"));
+    }
+
+    #[test]
+    fn over_long_text_is_cut_with_a_marker_and_never_imported() {
+        let long = "x".repeat(MAX_CELL_CHARS + 10);
+        let cell = export_cell(&json!(long));
+        let Cell::Text(text) = &cell else {
+            panic!("text")
+        };
+        assert_eq!(text.chars().count(), MAX_CELL_CHARS);
+        assert!(is_cut(&cell));
+    }
+
+    #[test]
+    fn columns_are_lettered_as_spreadsheets_letter_them() {
+        assert_eq!(column_letters(0), "A");
+        assert_eq!(column_letters(25), "Z");
+        assert_eq!(column_letters(26), "AA");
+        assert_eq!(column_letters(701), "ZZ");
+        assert_eq!(column_letters(702), "AAA");
+    }
+
+    #[test]
+    fn the_columns_a_person_edits_come_first_and_the_uuid_last() {
+        let kind = registry().kind("source");
+        let columns = export_columns(kind, ["uuid", "id", "name", "version", "createdAt", "note"]);
+        assert_eq!(
+            columns,
+            ["id", "name", "note", "version", "createdAt", "uuid"]
+        );
+        // A kind without rows still shows every column it has.
+        let empty = export_columns(kind, []);
+        assert!(empty.contains(&"hRes".to_owned()) && empty.last().unwrap() == "uuid");
+    }
 }

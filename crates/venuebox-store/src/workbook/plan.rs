@@ -14,136 +14,24 @@
 use std::collections::{HashMap, HashSet};
 
 use rusqlite::Connection;
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::meta::{self, ExportRecord};
+use super::report::{
+    FieldChange, ImportReport, KindReport, OnConflict, Options, RowChange, SheetConflict,
+    outcome_text,
+};
 use super::{
-    Cell, CellProblem, FORMAT, META_SHEET, PRODUCTION_SHEET, Sheet, cell_fingerprint, cell_value,
-    column_letters, editable_field, export_cell, fingerprint, is_cut, sheet_columns,
+    Cell, CellProblem, META_SHEET, PRODUCTION_SHEET, Sheet, cell_fingerprint, cell_value,
+    column_letters, editable_field, export_cell, is_cut, sheet_columns,
 };
 use crate::codec;
 use crate::error::{Result, StoreError};
 use crate::kinds::registry;
 use crate::model::Entity;
 use crate::read;
-use crate::registry::{KeyStyle, KindDef};
+use crate::registry::{KeyStyle, KindDef, Scope};
 use crate::rows;
-
-/// What a cell both the sheet and the box changed since the export becomes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum OnConflict {
-    /// Nothing is applied; the report lists every conflict (the default: a person decides).
-    #[default]
-    Refuse,
-    /// Everything else is applied; the conflicting cells keep the box's values.
-    KeepBox,
-    /// Everything is applied; the sheet's values overwrite the box's.
-    TakeSheet,
-}
-
-/// How to import.
-#[derive(Debug, Clone, Default)]
-pub struct Options {
-    /// Report what would change; change nothing.
-    pub dry_run: bool,
-    /// Delete rows the export had that the sheet no longer has (else they are kept, and
-    /// reported).
-    pub delete_missing: bool,
-    pub on_conflict: OnConflict,
-    /// Who imports (`lastModifiedBy` of the rows written).
-    pub actor: Option<String>,
-}
-
-/// What an import did, or would do.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ImportReport {
-    pub production_id: String,
-    /// The export the workbook came from.
-    pub export_id: String,
-    pub dry_run: bool,
-    pub on_conflict: OnConflict,
-    /// Whether the changes were written (false for a dry run and for refused conflicts).
-    pub applied: bool,
-    pub created: usize,
-    pub updated: usize,
-    pub deleted: usize,
-    /// Per sheet with anything to say, in the workbook's order.
-    pub sheets: Vec<KindReport>,
-    pub conflicts: Vec<SheetConflict>,
-    /// What a person should know that is not a change: rows an earlier import of this
-    /// workbook already created.
-    pub notes: Vec<String>,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct KindReport {
-    pub sheet: String,
-    pub kind: String,
-    pub created: Vec<RowChange>,
-    pub updated: Vec<RowChange>,
-    pub deleted: Vec<RowChange>,
-    /// Rows the export had and the sheet does not, kept because `deleteMissing` was off.
-    pub missing_kept: Vec<RowChange>,
-}
-
-impl KindReport {
-    fn is_empty(&self) -> bool {
-        self.created.is_empty()
-            && self.updated.is_empty()
-            && self.deleted.is_empty()
-            && self.missing_kept.is_empty()
-    }
-}
-
-/// One row of the report.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RowChange {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub row: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub uuid: Option<String>,
-    /// The row's display id (`SRC 5`).
-    #[serde(skip_serializing_if = "Value::is_null", default)]
-    pub id: Value,
-    /// Each changed field: the box's value before, the sheet's after.
-    #[serde(skip_serializing_if = "Vec::is_empty", default)]
-    pub changes: Vec<FieldChange>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FieldChange {
-    pub column: String,
-    pub old: Value,
-    pub new: Value,
-}
-
-/// A cell (or row) both the sheet and the box changed since the export.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SheetConflict {
-    pub sheet: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub row: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cell: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub column: Option<String>,
-    pub uuid: String,
-    #[serde(skip_serializing_if = "Value::is_null", default)]
-    pub id: Value,
-    /// `changed in both`, `deleted on the box` (the sheet edited it), `changed on the box`
-    /// (the sheet dropped it).
-    pub reason: String,
-    pub box_value: Value,
-    pub sheet_value: Value,
-    /// `refused`, `kept the box's value`, `took the sheet's value`.
-    pub outcome: String,
-}
 
 /// Where a planned write came from, to name it if the write is refused.
 #[derive(Debug, Clone)]
@@ -206,21 +94,6 @@ pub(crate) enum Op {
     },
 }
 
-/// A row as the export wrote it.
-struct Base {
-    prints: Map<String, Value>,
-}
-
-impl Base {
-    fn print(&self, column: &str) -> String {
-        match self.prints.get(column).and_then(Value::as_str) {
-            Some(print) => print.to_owned(),
-            // A column the row did not have: it was empty.
-            None => fingerprint(&Value::Null),
-        }
-    }
-}
-
 /// One cell of a row, with its header and address.
 struct Slot<'s> {
     column: &'s str,
@@ -228,26 +101,11 @@ struct Slot<'s> {
     cell: &'s Cell,
 }
 
-/// A row an earlier import of the same export created.
-struct Remembered {
-    sheet: String,
-    row: usize,
-    uuid: String,
-    prints: String,
-    /// A row of this import is that row.
-    matched: bool,
-}
-
 struct Planner<'a> {
     conn: &'a Connection,
-    /// The export the workbook came from (`exportId` in the hidden sheet).
-    export_id: String,
-    remembered: Vec<Remembered>,
     production_id: &'a str,
     options: &'a Options,
-    bases: HashMap<(String, String), Base>,
-    /// Each sheet's exported uuids, in the export's order.
-    exported: HashMap<String, Vec<String>>,
+    export: ExportRecord,
     problems: Vec<CellProblem>,
     report: ImportReport,
     ops: Vec<Op>,
@@ -265,12 +123,9 @@ pub(crate) fn plan(
     read::get(conn, registry().production(), production_id)?;
     let mut planner = Planner {
         conn,
-        export_id: String::new(),
-        remembered: Vec::new(),
         production_id,
         options,
-        bases: HashMap::new(),
-        exported: HashMap::new(),
+        export: ExportRecord::default(),
         problems: Vec::new(),
         report: ImportReport {
             production_id: production_id.to_owned(),
@@ -282,7 +137,10 @@ pub(crate) fn plan(
         deletes: Vec::new(),
     };
     match sheets.iter().find(|s| s.name == META_SHEET) {
-        Some(meta) => planner.read_meta(meta),
+        Some(meta) => match meta::read(conn, meta, production_id) {
+            Ok(export) => planner.export = export,
+            Err(problems) => planner.problems = problems,
+        },
         None => planner.problems.push(CellProblem {
             sheet: META_SHEET.into(),
             row: None,
@@ -334,10 +192,10 @@ pub(crate) fn plan(
         mut report,
         mut ops,
         deletes,
-        export_id,
+        export,
         ..
     } = planner;
-    report.export_id = export_id;
+    report.export_id = export.export_id;
     ops.extend(deletes);
     report.sheets.retain(|s| !s.is_empty());
     // Report indexes of creates point into the unfiltered list; recompute them.
@@ -376,65 +234,6 @@ impl Planner<'_> {
             cell: slot.map(|s| s.address.clone()),
             message,
         });
-    }
-
-    fn read_meta(&mut self, meta: &Sheet) {
-        let text = |row: usize, col: usize| match meta.cell(row, col) {
-            Cell::Text(t) => t.clone(),
-            Cell::Number(n) => n.to_string(),
-            _ => String::new(),
-        };
-        if text(0, 1) != FORMAT {
-            self.problem(
-                META_SHEET,
-                Some(1),
-                None,
-                format!("not a workbook this box reads (its format is not \"{FORMAT}\")"),
-            );
-            return;
-        }
-        let exported_from = text(0, 3);
-        if exported_from != self.production_id {
-            self.problem(
-                META_SHEET,
-                Some(1),
-                None,
-                format!(
-                    "this workbook is an export of production {exported_from}, not of {}",
-                    self.production_id
-                ),
-            );
-            return;
-        }
-        self.export_id = text(0, 7);
-        match remembered(self.conn, &self.export_id) {
-            Ok(rows) => self.remembered = rows,
-            Err(err) => self.problem(META_SHEET, None, None, err.to_string()),
-        }
-        for row in 2..meta.rows.len() {
-            let (sheet, uuid) = (text(row, 0), text(row, 1));
-            if sheet.is_empty() || uuid.is_empty() {
-                continue;
-            }
-            let prints = match meta.cell(row, 3) {
-                Cell::Text(t) => serde_json::from_str::<Map<String, Value>>(t).ok(),
-                _ => None,
-            };
-            let Some(prints) = prints else {
-                self.problem(
-                    META_SHEET,
-                    Some(row + 1),
-                    None,
-                    "the export's record of this row is damaged".into(),
-                );
-                continue;
-            };
-            self.exported
-                .entry(sheet.clone())
-                .or_default()
-                .push(uuid.clone());
-            self.bases.insert((sheet, uuid), Base { prints });
-        }
     }
 
     /// The `field | value` sheet of the production's own row.
@@ -477,7 +276,11 @@ impl Planner<'_> {
             ..KindReport::default()
         };
         let key = self.production_id.to_owned();
-        if self.bases.contains_key(&(sheet.name.clone(), key.clone())) {
+        if self
+            .export
+            .bases
+            .contains_key(&(sheet.name.clone(), key.clone()))
+        {
             self.existing_row(kind, &sheet.name, None, &key, &slots, &mut report);
         }
         self.report.sheets.push(report);
@@ -609,7 +412,11 @@ impl Planner<'_> {
                 );
                 continue;
             }
-            if !self.bases.contains_key(&(sheet.name.clone(), uuid.clone())) {
+            if !self
+                .export
+                .bases
+                .contains_key(&(sheet.name.clone(), uuid.clone()))
+            {
                 let slot = slots.iter().find(|s| s.column == "uuid");
                 self.problem(
                     &sheet.name,
@@ -624,7 +431,12 @@ impl Planner<'_> {
             }
             self.existing_row(kind, &sheet.name, Some(row_no), &uuid, &slots, &mut report);
         }
-        let exported = self.exported.get(&sheet.name).cloned().unwrap_or_default();
+        let exported = self
+            .export
+            .exported
+            .get(&sheet.name)
+            .cloned()
+            .unwrap_or_default();
         for uuid in exported.into_iter().filter(|u| !seen.contains_key(u)) {
             self.missing_row(kind, &sheet.name, &uuid, &mut report);
         }
@@ -681,6 +493,7 @@ impl Planner<'_> {
             .collect();
         let prints = Value::Object(prints).to_string();
         if let Some(earlier) = self
+            .export
             .remembered
             .iter_mut()
             .find(|r| !r.matched && r.sheet == sheet && r.prints == prints)
@@ -695,6 +508,7 @@ impl Planner<'_> {
             return;
         }
         if let Some(earlier) = self
+            .export
             .remembered
             .iter()
             .find(|r| !r.matched && r.sheet == sheet && r.row == row_no)
@@ -709,7 +523,7 @@ impl Planner<'_> {
         }
         body.insert("productionId".into(), Value::from(self.production_id));
         let origin = origin(sheet, Some(row_no), slots);
-        if let Err(err) = codec::decode_body(kind, body.clone()) {
+        if let Err(err) = self.validate(kind, &body) {
             self.problems.push(origin.problem(&err));
             return;
         }
@@ -738,7 +552,7 @@ impl Planner<'_> {
         slots: &[Slot<'_>],
         report: &mut KindReport,
     ) {
-        let base = &self.bases[&(sheet.to_owned(), key.to_owned())];
+        let base = &self.export.bases[&(sheet.to_owned(), key.to_owned())];
         let mut edited = Vec::new();
         let mut problems = Vec::new();
         for slot in slots.iter().filter(|s| s.column != "uuid") {
@@ -838,7 +652,7 @@ impl Planner<'_> {
         if body.is_empty() {
             return;
         }
-        if let Err(err) = codec::decode_body(kind, body.clone()) {
+        if let Err(err) = self.validate(kind, &body) {
             self.problems.push(origin.problem(&err));
             return;
         }
@@ -942,6 +756,38 @@ impl Planner<'_> {
         }
     }
 
+    /// Whether a row's changed cells would be taken by the write path: the same decoding as
+    /// a request body, and each link to a related row (a cable's ports, a port's format)
+    /// names a row that exists, of this production.
+    fn validate(&self, kind: &KindDef, body: &Map<String, Value>) -> Result<()> {
+        let decoded = codec::decode_body(kind, body.clone())?;
+        for embed in &kind.embeds {
+            let Some(Value::String(uuid)) = decoded.fields.get(embed.column) else {
+                continue;
+            };
+            let related = registry().kind(embed.kind);
+            let found = rows::load(self.conn, related, uuid)?.filter(|row| {
+                !row.is_deleted
+                    && (related.scope != Scope::Production
+                        || row.production_id.as_deref() == Some(self.production_id))
+            });
+            if found.is_none() {
+                let wire = kind
+                    .field(embed.column)
+                    .map(|f| codec::wire_name(kind, f))
+                    .unwrap_or(embed.column);
+                return Err(StoreError::invalid(
+                    wire,
+                    format!(
+                        "\"{wire}\" links to {} {uuid}, which this production does not have",
+                        related.label.to_lowercase()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// A row the export had that the sheet no longer has.
     fn missing_row(
         &mut self,
@@ -972,7 +818,7 @@ impl Planner<'_> {
             report.missing_kept.push(row);
             return;
         }
-        let base = &self.bases[&(sheet.to_owned(), uuid.to_owned())];
+        let base = &self.export.bases[&(sheet.to_owned(), uuid.to_owned())];
         let changed: Map<String, Value> = base
             .prints
             .keys()
@@ -1020,24 +866,6 @@ impl Planner<'_> {
     }
 }
 
-/// The rows earlier imports of export `export_id` created.
-fn remembered(conn: &Connection, export_id: &str) -> Result<Vec<Remembered>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT sheet, sheet_row, uuid, prints FROM workbook_imports WHERE export_id = ?1 \
-         ORDER BY sheet, sheet_row",
-    )?;
-    let rows = stmt.query_map([export_id], |row| {
-        Ok(Remembered {
-            sheet: row.get(0)?,
-            row: row.get::<_, i64>(1)? as usize,
-            uuid: row.get(2)?,
-            prints: row.get(3)?,
-            matched: false,
-        })
-    })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
-}
-
 fn current_soft(conn: &Connection, kind: &KindDef, key: &str) -> Option<Entity> {
     rows::load(conn, kind, key)
         .ok()
@@ -1053,14 +881,6 @@ fn origin(sheet: &str, row: Option<usize>, slots: &[Slot<'_>]) -> Origin {
             .iter()
             .map(|s| (s.column.to_owned(), s.address.clone()))
             .collect(),
-    }
-}
-
-fn outcome_text(outcome: OnConflict) -> &'static str {
-    match outcome {
-        OnConflict::Refuse => "refused",
-        OnConflict::KeepBox => "kept the box's value",
-        OnConflict::TakeSheet => "took the sheet's value",
     }
 }
 
