@@ -10,6 +10,8 @@ pub const EXAMPLE_CONFIG: &str = include_str!("../../../config/venuebox.toml");
 
 /// The file read when no `--config` is given, if it exists.
 pub const DEFAULT_CONFIG_PATH: &str = "config/venuebox.toml";
+/// The embedded default of `storage.data_dir`.
+const DEFAULT_DATA_DIR: &str = "./data";
 
 /// Environment variables and the settings they override.
 pub const ENVIRONMENT: &[(&str, &str)] = &[
@@ -269,6 +271,9 @@ impl Config {
         if let Some(listen) = overrides.listen {
             config.server.listen = listen;
         }
+        if cfg!(windows) {
+            config.storage.data_dir = Self::windows_data_dir(&config.storage.data_dir, &env);
+        }
         if let Some(dir) = &overrides.data_dir {
             config.storage.data_dir = dir.clone();
         }
@@ -282,6 +287,19 @@ impl Config {
             .filter(|p| !p.is_empty())
             .map(Secret::new);
         Ok(config)
+    }
+
+    /// Where the default data folder (`./data`, relative to wherever the box was started)
+    /// goes on Windows: the user's local app data, `%LOCALAPPDATA%\\Venuebox\\data`, so a box
+    /// started from a shortcut or at login finds the same data every time. A folder named
+    /// in the configuration, `VENUEBOX_DATA_DIR` or `--data-dir` is kept as it is.
+    pub fn windows_data_dir(configured: &Path, env: impl Fn(&str) -> Option<String>) -> PathBuf {
+        match env("LOCALAPPDATA") {
+            Some(base) if configured == Path::new(DEFAULT_DATA_DIR) && !base.is_empty() => {
+                PathBuf::from(base).join("Venuebox").join("data")
+            }
+            _ => configured.to_owned(),
+        }
     }
 
     /// A configuration for tests: an ephemeral port on loopback, mDNS off.
@@ -318,8 +336,31 @@ mod tests {
         let config = Config::load_with_env(None, &Overrides::default(), no_env).unwrap();
         assert_eq!(config.server.listen.port(), 3010);
         assert_eq!(config.server.body_limit_bytes, 1024 * 1024);
-        assert_eq!(config.storage.data_dir, PathBuf::from("./data"));
+        assert_eq!(config.storage.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
         assert!(config.mdns.enabled);
+    }
+
+    #[test]
+    fn on_windows_the_default_data_folder_is_the_users_local_app_data() {
+        let env = |name: &str| {
+            (name == "LOCALAPPDATA").then(|| r"C:\Users\crew\AppData\Local".to_owned())
+        };
+        let chosen = Config::windows_data_dir(Path::new(DEFAULT_DATA_DIR), env);
+        assert_eq!(
+            chosen,
+            PathBuf::from(r"C:\Users\crew\AppData\Local")
+                .join("Venuebox")
+                .join("data")
+        );
+        // A folder someone named stays; without LOCALAPPDATA nothing moves.
+        assert_eq!(
+            Config::windows_data_dir(Path::new("D:/show"), env),
+            PathBuf::from("D:/show")
+        );
+        assert_eq!(
+            Config::windows_data_dir(Path::new(DEFAULT_DATA_DIR), no_env),
+            PathBuf::from(DEFAULT_DATA_DIR)
+        );
     }
 
     #[test]

@@ -97,7 +97,7 @@ impl ConnectionCounts {
         if held_at_open > cap {
             // Read end and write end both: the dispatcher sees the connection closed before
             // it reads a request.
-            let _ = rustix::net::shutdown(stream, rustix::net::Shutdown::Both);
+            let _ = socket2::SockRef::from(stream).shutdown(std::net::Shutdown::Both);
             tracing::debug!(%ip, held_at_open, "connection over the per-address cap shut");
         }
         data.insert(OpenConnection {

@@ -12,7 +12,6 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
 use actix_web::{App, HttpResponse, HttpServer, web};
 use serde_json::json;
-use tokio::signal::unix::{SignalKind, signal};
 use tracing_actix_web::TracingLogger;
 use venuebox_mdns::{Advertiser, Announcement};
 use venuebox_realtime::Realtime;
@@ -635,7 +634,9 @@ impl Application {
 }
 
 /// SIGINT (Ctrl-C) or SIGTERM (systemd).
+#[cfg(unix)]
 async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut interrupt), Ok(mut terminate)) = (
         signal(SignalKind::interrupt()),
         signal(SignalKind::terminate()),
@@ -646,6 +647,22 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = interrupt.recv() => {}
         _ = terminate.recv() => {}
+    }
+}
+
+/// Ctrl-C or Ctrl-Break in the console, or the console window closed.
+#[cfg(windows)]
+async fn shutdown_signal() {
+    use tokio::signal::windows::{ctrl_break, ctrl_c, ctrl_close};
+    let (Ok(mut interrupt), Ok(mut brk), Ok(mut close)) = (ctrl_c(), ctrl_break(), ctrl_close())
+    else {
+        tracing::error!("cannot listen for console stop events");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = interrupt.recv() => {}
+        _ = brk.recv() => {}
+        _ = close.recv() => {}
     }
 }
 

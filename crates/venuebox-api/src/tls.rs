@@ -193,6 +193,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(unix)]
     fn a_box_makes_its_certificate_once_and_keeps_the_key_private() {
         use std::os::unix::fs::PermissionsExt;
         let _ = rustls::crypto::ring::default_provider().install_default();

@@ -63,6 +63,7 @@ pub fn snapshot(database: &Path, dir: &Path) -> Result<BackupFile> {
     conn.execute("VACUUM INTO ?1", [target.to_string_lossy().as_ref()])?;
     drop(conn);
     // A backup holds everything the database does: as private as it.
+    #[cfg(unix)]
     std::fs::set_permissions(&target, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
     if let Err(err) = verify(&target) {
         let _ = std::fs::remove_file(&target);

@@ -86,6 +86,8 @@ impl DataDirLock {
 /// Show data, credentials' hashes and the node's identity are nobody else's to read: the
 /// folder becomes 0700 and the files directly in it 0600, whatever umask created them (a box
 /// run by hand used to leave 0755 and 0644). New files follow from the binary's umask (077).
+/// (On Windows the folder under the user's local app data is private by its ACL.)
+#[cfg(unix)]
 pub fn make_private(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
@@ -98,17 +100,20 @@ pub fn make_private(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+#[cfg(not(unix))]
+pub fn make_private(_: &Path) -> std::io::Result<()> {
+    Ok(())
+}
+
 /// Writes `text` to a new file only its owner can read (0600 whatever the umask), and syncs
 /// it: the first-start passphrase, the box's TLS key and certificate.
 pub fn write_private(file: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut out = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(file)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut out = options.open(file)?;
     out.write_all(text.as_bytes())?;
     out.sync_all()
 }

@@ -147,11 +147,20 @@ impl WalFile {
         let identity = file_identity(&std::fs::metadata(&self.path)?);
         let file = match self.held.take() {
             Some((file, held)) if held == identity => file,
-            _ => File::open(&self.path)?,
+            _ => open_for_sync(&self.path)?,
         };
         let synced = file.sync_data();
         self.held = Some((file, identity));
         synced
+    }
+}
+
+/// A handle that may be synced: any on Unix; on Windows `FlushFileBuffers` needs write access.
+fn open_for_sync(path: &std::path::Path) -> std::io::Result<File> {
+    if cfg!(windows) {
+        std::fs::OpenOptions::new().write(true).open(path)
+    } else {
+        File::open(path)
     }
 }
 

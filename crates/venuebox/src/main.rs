@@ -28,6 +28,7 @@ fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     service::init_logging();
     // Everything the box writes (database, WAL, backups, exports) is its user's alone.
+    #[cfg(unix)]
     rustix::process::umask(rustix::fs::Mode::from_bits_truncate(0o077));
     // One process-wide TLS crypto provider (ring: builds for arm64 without cmake), installed
     // before anything could open a TLS connection to the hub.

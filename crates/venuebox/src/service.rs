@@ -1,10 +1,10 @@
 //! Living under systemd: readiness, the health-based watchdog, stop notice, and logs that
 //! journald files with the right priority. Every function is a no-op outside systemd
-//! (no `NOTIFY_SOCKET`, no `JOURNAL_STREAM`), so `venuebox serve` in a terminal is unchanged.
+//! (no `NOTIFY_SOCKET`, no `JOURNAL_STREAM`), so `venuebox serve` in a terminal is unchanged;
+//! off Unix (Windows) there is no systemd and each is a no-op by construction.
+#[cfg(unix)]
 use sd_notify::NotifyState;
 use tracing_subscriber::EnvFilter;
-use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::util::SubscriberInitExt;
 use venuebox_store::Store;
 
 /// Logs to journald natively (levels become priorities, fields stay searchable) when stderr is
@@ -14,9 +14,12 @@ pub fn init_logging() {
     let filter = EnvFilter::try_from_env("VENUEBOX_LOG")
         .or_else(|_| EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| EnvFilter::new("info"));
+    #[cfg(unix)]
     if stderr_is_journal()
         && let Ok(journald) = tracing_journald::layer()
     {
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
         tracing_subscriber::registry()
             .with(filter)
             .with(journald.with_syslog_identifier("venuebox".to_owned()))
@@ -33,6 +36,7 @@ pub fn init_logging() {
 
 /// systemd sets `JOURNAL_STREAM=<dev>:<inode>` for a service whose stderr goes to the journal;
 /// it only counts when stderr is still that stream (not redirected by a wrapper).
+#[cfg(unix)]
 fn stderr_is_journal() -> bool {
     use std::os::unix::fs::MetadataExt;
     let Some(stream) = std::env::var_os("JOURNAL_STREAM") else {
@@ -49,6 +53,7 @@ fn stderr_is_journal() -> bool {
 
 /// `READY=1` once the port is bound and the database is open (the unit is `Type=notify`,
 /// so `systemctl start` returns when the box really answers).
+#[cfg(unix)]
 pub fn notify_ready(url: &str) {
     let status = format!("serving on {url}");
     if let Err(err) = sd_notify::notify(&[NotifyState::Ready, NotifyState::Status(&status)]) {
@@ -57,6 +62,7 @@ pub fn notify_ready(url: &str) {
 }
 
 /// `STOPPING=1`: systemd shows the service as deactivating while requests drain.
+#[cfg(unix)]
 pub fn notify_stopping() {
     let _ = sd_notify::notify(&[
         NotifyState::Stopping,
@@ -68,6 +74,7 @@ pub fn notify_stopping() {
 /// database proved alive (a read answered and the writer committed). A hung writer or
 /// database stops the pings and systemd restarts the service (`Restart=on-failure` counts
 /// a watchdog timeout as a failure).
+#[cfg(unix)]
 pub fn spawn_watchdog(store: Store) -> Option<tokio::task::JoinHandle<()>> {
     let period = sd_notify::watchdog_enabled()?;
     let every = period / 2;
@@ -101,6 +108,7 @@ pub fn spawn_watchdog(store: Store) -> Option<tokio::task::JoinHandle<()>> {
 /// to exhaust. Under the shipped unit `LimitNOFILE` sets both, so nothing is called (its
 /// system-call filter leaves out the resource calls); in a terminal the hard limit is often
 /// far above the soft one.
+#[cfg(unix)]
 pub fn raise_open_file_limit() {
     use rustix::process::{Resource, getrlimit, setrlimit};
     let limit = getrlimit(Resource::Nofile);
@@ -125,3 +133,18 @@ pub fn raise_open_file_limit() {
         }
     }
 }
+
+#[cfg(not(unix))]
+pub fn notify_ready(_: &str) {}
+
+#[cfg(not(unix))]
+pub fn notify_stopping() {}
+
+#[cfg(not(unix))]
+pub fn spawn_watchdog(_: Store) -> Option<tokio::task::JoinHandle<()>> {
+    None
+}
+
+/// Windows has no per-process descriptor limit to raise (sockets are handles).
+#[cfg(not(unix))]
+pub fn raise_open_file_limit() {}

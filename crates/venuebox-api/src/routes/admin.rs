@@ -61,16 +61,32 @@ fn disk_usage(data_dir: &Path, backup_dir: &Path) -> Result<serde_json::Value, S
         + file_size(&format!("{database}-shm"));
     let backups = backup::list(backup_dir)?;
     let backup_bytes: u64 = backups.iter().map(|b| b.bytes).sum();
-    let filesystem = rustix::fs::statvfs(data_dir)
-        .map_err(|e| StoreError::Internal(format!("statvfs {}: {e}", data_dir.display())))?;
+    let (available, total) = filesystem_bytes(data_dir)?;
     Ok(json!({
         "dataDir": data_dir.display().to_string(),
         "databaseBytes": database_bytes,
         "backupBytes": backup_bytes,
         "backupCount": backups.len(),
-        "filesystemAvailableBytes": filesystem.f_bavail * filesystem.f_frsize,
-        "filesystemTotalBytes": filesystem.f_blocks * filesystem.f_frsize,
+        "filesystemAvailableBytes": available,
+        "filesystemTotalBytes": total,
     }))
+}
+
+/// Free and total bytes of the data folder's filesystem.
+#[cfg(unix)]
+fn filesystem_bytes(data_dir: &std::path::Path) -> Result<(Option<u64>, Option<u64>), StoreError> {
+    let fs = rustix::fs::statvfs(data_dir)
+        .map_err(|e| StoreError::Internal(format!("statvfs {}: {e}", data_dir.display())))?;
+    Ok((
+        Some(fs.f_bavail * fs.f_frsize),
+        Some(fs.f_blocks * fs.f_frsize),
+    ))
+}
+
+/// Not measured off Unix: the status page shows the disk as unknown.
+#[cfg(not(unix))]
+fn filesystem_bytes(_: &std::path::Path) -> Result<(Option<u64>, Option<u64>), StoreError> {
+    Ok((None, None))
 }
 
 fn percent_encode(text: &str) -> String {

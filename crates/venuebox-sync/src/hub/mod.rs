@@ -58,6 +58,7 @@ pub fn describe(url: &str) -> String {
                 .first()
                 .map(|h| match h {
                     tokio_postgres::config::Host::Tcp(name) => name.clone(),
+                    #[cfg(unix)]
                     tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
                 })
                 .unwrap_or_else(|| "localhost".into());
