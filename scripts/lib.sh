@@ -104,3 +104,30 @@ ensure_packaging_tools() {
     export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc
     export AR_aarch64_unknown_linux_gnu=aarch64-linux-gnu-ar
 }
+
+# The static Linux builds: cargo-zigbuild links with zig (from PyPI, into .venv) for both
+# musl targets, so no musl cross-gcc is needed; qemu-user runs the aarch64 binary in tests.
+ensure_static_tools() {
+    ensure_python_venv
+    .venv/bin/python -c 'import ziglang' 2>/dev/null && [ -x .venv/bin/cargo-zigbuild ] \
+        || .venv/bin/pip install --quiet ziglang==0.17.1 cargo-zigbuild==0.24.1
+    export PATH="$PWD/.venv/bin:$PATH"
+    for target in x86_64-unknown-linux-musl aarch64-unknown-linux-musl; do
+        rustup target list --installed | grep -qx "$target" || rustup target add "$target"
+    done
+    command -v dpkg-query >/dev/null 2>&1 && ensure_apt_packages qemu-user file
+    return 0
+}
+
+# The Windows build (mingw-w64) and what runs it in the tests (Wine).
+ensure_windows_tools() {
+    command -v dpkg-query >/dev/null 2>&1 && ensure_apt_packages gcc-mingw-w64-x86-64 wine64
+    rustup target list --installed | grep -qx x86_64-pc-windows-gnu || rustup target add x86_64-pc-windows-gnu
+    return 0
+}
+
+# The container image: built with buildah, run in the tests with podman (both Debian's).
+ensure_image_tools() {
+    command -v dpkg-query >/dev/null 2>&1 && ensure_apt_packages buildah podman runc
+    return 0
+}

@@ -14,6 +14,9 @@ say "formatting"
 cargo fmt --all --check
 say "lints"
 cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
+say "lints of the Windows build (Unix-only code must sit behind cfg(unix) with a fallback)"
+ensure_windows_tools
+cargo clippy --target x86_64-pc-windows-gnu -p venuebox --locked -- -D warnings
 say "unit and integration tests"
 cargo test --workspace --locked
 say "protocol smoke test with curl against the real binary"
@@ -35,7 +38,9 @@ say "mDNS tests, inside network namespaces (python-zeroconf and venuebox discove
 tests/mdns/run.sh target/debug/venuebox .venv/bin/python
 say "the systemd unit"
 tests/systemd/verify.sh target/debug/venuebox
-say "Debian packages: amd64 and arm64 (cross-built), their contents, the arm64 binary under qemu"
-scripts/package.sh
+say "packages: Debian amd64/arm64, static Linux x86_64/aarch64, Windows, the container image"
+scripts/package.sh all
 tests/package/verify.sh
+say "each platform serves the smoke test: static binaries (aarch64 and the Pi package under qemu), Windows under Wine, the image under podman"
+tests/platforms/verify.sh .venv/bin/python
 say "all tests passed"

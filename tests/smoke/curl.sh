@@ -3,12 +3,19 @@
 # loopback port, at /api and at the root; then /metrics, read by Prometheus' reference
 # parser, and the .xlsx export, read by openpyxl.
 # Usage: tests/smoke/curl.sh path/to/venuebox [python-with-prometheus_client-and-openpyxl]
+#        VENUEBOX_SMOKE_BASE=http://127.0.0.1:PORT tests/smoke/curl.sh - [python]
+#        (a box already running in open mode, e.g. in a container: nothing is started, and the
+#        export is fetched with curl instead of `venuebox export`)
 set -euo pipefail
 bin=${1:?usage: $0 path/to/venuebox [python]}
 python=${2:-}
 . "$(dirname "$0")/../start-box.sh"
 smoke_scratch
-start_box "$bin" "$data/db" "$log"
+if [ "$bin" = - ]; then
+    base=${VENUEBOX_SMOKE_BASE:?VENUEBOX_SMOKE_BASE names the running box}
+else
+    start_box "$bin" "$data/db" "$log"
+fi
 
 # check NAME EXPECTED_STATUS JQ_FILTER curl-args...: the filter must print "true".
 check() {
@@ -84,7 +91,11 @@ PY
     curl -sS -X POST "${json[@]}" -d '{"productionId":"smokeapi","name":"CAM 1","type":"CAMERA"}' \
         "$base/api/sources" >/dev/null
     curl -sS "$base/api/productions/smokeapi/export" >"$data/export.json"
-    "$bin" export --production smokeapi --out "$data/export.xlsx" --url "$base" 2>/dev/null
+    if [ "$bin" = - ]; then
+        curl -sS -o "$data/export.xlsx" "$base/api/productions/smokeapi/export?format=xlsx"
+    else
+        "$bin" export --production smokeapi --out "$data/export.xlsx" --url "$base" 2>/dev/null
+    fi
     if "$python" - "$data/export.json" "$data/export.xlsx" <<'PY'
 import json, sys
 from openpyxl import load_workbook

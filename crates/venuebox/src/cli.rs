@@ -87,6 +87,14 @@ pub enum Command {
         #[arg(long, default_value = "http://127.0.0.1:3010", env = "VENUEBOX_URL")]
         url: String,
     },
+    /// Whether the running box answers `GET /health` (its database included): exit code 0 if
+    /// it does. For container health checks, where there is no curl.
+    Health {
+        /// Default: the box this environment configures (`VENUEBOX_LISTEN`, on loopback when
+        /// it listens on every address), else http://127.0.0.1:3010.
+        #[arg(long, env = "VENUEBOX_URL")]
+        url: Option<String>,
+    },
     /// The running box's sync state in plain words: queue, last sync, conflicts, productions.
     Status {
         /// Print the raw JSON instead.

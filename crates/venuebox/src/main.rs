@@ -141,6 +141,7 @@ fn run() -> anyhow::Result<()> {
             }
             commands::sync_once(&url)
         }
+        Command::Health { url } => commands::health(url.as_deref()),
         Command::Status { json, url } => commands::status(&url, json),
         Command::Productions { hub, json, url } => {
             commands::productions(hub.as_deref(), &url, json)

@@ -87,3 +87,62 @@ pub(crate) async fn admin_send(
         .await
         .with_context(|| format!("cannot reach the box at {url}"))
 }
+
+/// `GET /health` of the running box (public: no sign-in), within five seconds; an error unless
+/// it answers 200.
+pub fn health(url: Option<&str>) -> anyhow::Result<()> {
+    let base = match url {
+        Some(url) => url.to_owned(),
+        None => local_url(std::env::var("VENUEBOX_LISTEN").ok().as_deref()),
+    };
+    let url = format!("{}/health", base.trim_end_matches('/'));
+    let answer = super::runtime()?.block_on(async {
+        let response = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(5))
+            .build()?
+            .get(&url)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach {url}"))?;
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        anyhow::Ok((status, body))
+    })?;
+    let (status, body) = answer;
+    if !status.is_success() {
+        bail!("{url} answered {status}: {body}");
+    }
+    println!("{body}");
+    Ok(())
+}
+
+/// The URL of the box this environment configures: its listen address, on loopback when it
+/// listens on every address (a container's `0.0.0.0:3010`).
+fn local_url(listen: Option<&str>) -> String {
+    match listen.and_then(|l| l.parse::<std::net::SocketAddr>().ok()) {
+        Some(addr) => {
+            let ip = match addr.ip() {
+                ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_owned(),
+                ip if ip.is_unspecified() => "[::1]".to_owned(),
+                std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+                ip => ip.to_string(),
+            };
+            format!("http://{ip}:{}", addr.port())
+        }
+        None => "http://127.0.0.1:3010".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_url;
+
+    #[test]
+    fn the_health_check_finds_the_box_its_environment_configures() {
+        assert_eq!(local_url(None), "http://127.0.0.1:3010");
+        assert_eq!(local_url(Some("0.0.0.0:3010")), "http://127.0.0.1:3010");
+        assert_eq!(local_url(Some("127.0.0.1:4123")), "http://127.0.0.1:4123");
+        assert_eq!(local_url(Some("[::]:3010")), "http://[::1]:3010");
+        assert_eq!(local_url(Some("not an address")), "http://127.0.0.1:3010");
+    }
+}

@@ -14,6 +14,7 @@ pub mod sync;
 pub mod transfer;
 pub mod workbook;
 
+pub use client::health;
 pub use credentials::{reset_passphrase, tokens};
 pub use sync::{adopt_hub, download, productions, set_lock, status, sync_once};
 pub use transfer::{export, import};
