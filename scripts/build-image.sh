@@ -28,7 +28,7 @@ buildah config \
     --env VENUEBOX_MDNS_ENABLED=false \
     --entrypoint '["/venuebox"]' \
     --cmd serve \
-    --healthcheck 'CMD ["/venuebox", "health"]' \
+    --healthcheck 'CMD /venuebox health' \
     --healthcheck-interval 30s \
     --healthcheck-timeout 10s \
     --healthcheck-retries 3 \
