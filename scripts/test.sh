@@ -17,6 +17,8 @@ cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 say "lints of the Windows build (Unix-only code must sit behind cfg(unix) with a fallback)"
 ensure_windows_tools
 cargo clippy --target x86_64-pc-windows-gnu -p venuebox --locked -- -D warnings
+say "lints of the macOS build (type-checked with zig's macOS headers; not linked or run here)"
+tests/platforms/macos-check.sh
 say "unit and integration tests"
 cargo test --workspace --locked
 say "protocol smoke test with curl against the real binary"
