@@ -610,3 +610,54 @@ async fn a_workbook_that_is_not_this_productions_export_is_refused_whole() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
 }
+
+/// A zip that claims to unpack to more than the box will unpack, or holds too many parts, is
+/// refused before anything is unpacked (a zip bomb sent as a workbook).
+#[tokio::test]
+async fn a_workbook_that_would_unpack_to_too_much_is_refused_unopened() {
+    use std::io::Write;
+    // Built before the box starts: seconds of deflating on this test's one thread would
+    // outlast the box's keep-alive and leave the client a closed pooled connection.
+    // 257 MiB of zeros deflate to a quarter of a megabyte.
+    let mut bomb = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .large_file(true);
+    bomb.start_file("xl/worksheets/sheet1.xml", options)
+        .unwrap();
+    let zeros = vec![0u8; 1024 * 1024];
+    for _ in 0..257 {
+        bomb.write_all(&zeros).unwrap();
+    }
+    let bomb = bomb.finish().unwrap().into_inner();
+    assert!(bomb.len() < 2 * 1024 * 1024, "{} bytes", bomb.len());
+    let mut many = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for n in 0..2_001 {
+        many.start_file(
+            format!("part{n}.xml"),
+            zip::write::SimpleFileOptions::default(),
+        )
+        .unwrap();
+    }
+    let many = many.finish().unwrap().into_inner();
+
+    let app = spawn_app().await;
+    let production = show(&app).await;
+    for (body, says) in [(bomb, "unpacks to"), (many, "parts")] {
+        let response = app
+            .client
+            .post(format!(
+                "{}/api/productions/{production}/workbook",
+                app.address
+            ))
+            .header("content-type", "application/octet-stream")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let answer: Value = response.json().await.unwrap();
+        assert_eq!(answer["code"], "WORKBOOK_UNREADABLE");
+        assert!(answer["error"].as_str().unwrap().contains(says), "{answer}");
+    }
+}
