@@ -546,6 +546,23 @@ async fn a_delete_never_wins_over_an_edit_it_had_not_seen_nor_an_edit_over_a_del
         ["Cam 1", "Cam 3"],
         "the box's edit and delete both stand"
     );
+
+    // take-sheet: a person chose the sheet — the row it edited comes back under its uuid with
+    // the sheet's edit, and the row it dropped goes.
+    let (status, report) = import(
+        &app,
+        &production,
+        &book,
+        "deleteMissing=true&onConflict=take-sheet",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    let now = rows(&app, "sources", &production).await;
+    let names: Vec<&str> = now.iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["Cam 2", "Cam 3"], "{report}");
+    let back = by_name(&now, "name", "Cam 2");
+    assert_eq!(back["uuid"], cam2["uuid"]);
+    assert_eq!(back["note"], "edited on the train");
 }
 
 #[tokio::test]

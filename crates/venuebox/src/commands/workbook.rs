@@ -20,7 +20,7 @@ pub fn import_workbook(url: &str, file: &Path, how: &WorkbookImport<'_>) -> anyh
     let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let path = format!(
         "/api/productions/{}/workbook?dryRun={}&deleteMissing={}&onConflict={}",
-        percent_encode(how.production),
+        percent_encoding::utf8_percent_encode(how.production, percent_encoding::NON_ALPHANUMERIC),
         how.dry_run,
         how.delete_missing,
         how.on_conflict
@@ -70,17 +70,6 @@ pub fn import_workbook(url: &str, file: &Path, how: &WorkbookImport<'_>) -> anyh
         );
     }
     Ok(())
-}
-
-fn percent_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 fn problem_line(problem: &Value) -> String {

@@ -28,10 +28,11 @@ use super::{
 use crate::codec;
 use crate::error::{Result, StoreError};
 use crate::kinds::registry;
-use crate::model::Entity;
 use crate::read;
 use crate::registry::{KeyStyle, KindDef, Scope};
 use crate::rows;
+
+mod deletes;
 
 /// Where a planned write came from, to name it if the write is refused.
 #[derive(Debug, Clone)]
@@ -92,6 +93,13 @@ pub(crate) enum Op {
         key: String,
         origin: Origin,
     },
+}
+
+/// A row the sheet changed: every cell of it, and the changed ones (with their fingerprint in
+/// the sheet, at the export, and their value).
+struct Edited<'r, 's> {
+    slots: &'r [Slot<'s>],
+    cells: &'r [(&'r Slot<'s>, String, String, Value)],
 }
 
 /// One cell of a row, with its header and address.
@@ -591,18 +599,17 @@ impl Planner<'_> {
             }
         };
         let origin = origin(sheet, row_no, slots);
-        let Some(entity) = current.filter(|e| !e.is_deleted) else {
-            self.deleted_on_box(
-                kind,
-                key,
-                row_no,
-                slots,
-                &edited,
-                current_soft(self.conn, kind, key),
-                origin,
-                report,
-            );
-            return;
+        let entity = match current {
+            Some(entity) if !entity.is_deleted => entity,
+            // Deleted on the box: soft-deleted (still here) or removed.
+            deleted => {
+                let edited = Edited {
+                    slots,
+                    cells: &edited,
+                };
+                self.deleted_on_box(kind, key, edited, deleted, origin, report);
+                return;
+            }
         };
         let wire = match read::render(self.conn, kind, &entity) {
             Ok(Value::Object(map)) => map,
@@ -672,90 +679,6 @@ impl Planner<'_> {
         });
     }
 
-    /// A row the sheet edited that the box has deleted since the export.
-    #[allow(clippy::too_many_arguments)]
-    fn deleted_on_box(
-        &mut self,
-        kind: &'static KindDef,
-        key: &str,
-        row_no: Option<usize>,
-        slots: &[Slot<'_>],
-        edited: &[(&Slot<'_>, String, String, Value)],
-        soft_deleted: Option<Entity>,
-        origin: Origin,
-        report: &mut KindReport,
-    ) {
-        let outcome = self.options.on_conflict;
-        let sheet_value: Map<String, Value> = edited
-            .iter()
-            .map(|(slot, _, _, value)| (slot.column.to_owned(), value.clone()))
-            .collect();
-        self.report.conflicts.push(SheetConflict {
-            sheet: origin.sheet.clone(),
-            row: row_no,
-            cell: None,
-            column: None,
-            uuid: key.to_owned(),
-            id: Value::Null,
-            reason: "deleted on the box".into(),
-            box_value: Value::Null,
-            sheet_value: Value::Object(sheet_value),
-            outcome: outcome_text(outcome).into(),
-        });
-        if outcome != OnConflict::TakeSheet {
-            return;
-        }
-        // Taking the sheet's row brings it back: a soft-deleted row is restored with the
-        // sheet's edits, a removed one is created again under its uuid with every cell.
-        let mut body = Map::new();
-        let chosen: Vec<&Slot<'_>> = match &soft_deleted {
-            Some(_) => edited.iter().map(|(slot, ..)| *slot).collect(),
-            None => slots.iter().collect(),
-        };
-        for slot in chosen {
-            if let Some(field) = editable_field(kind, slot.column)
-                && !is_cut(slot.cell)
-                && let Ok(value) = cell_value(slot.cell, Some(&field.ty))
-                && !value.is_null()
-            {
-                body.insert(slot.column.to_owned(), value);
-            }
-        }
-        match soft_deleted {
-            Some(entity) => {
-                report.updated.push(RowChange {
-                    row: row_no,
-                    uuid: Some(key.to_owned()),
-                    ..RowChange::default()
-                });
-                self.ops.push(Op::Update {
-                    kind,
-                    key: key.to_owned(),
-                    version: entity.version,
-                    body,
-                    restore: true,
-                    origin,
-                });
-            }
-            None => {
-                body.insert("productionId".into(), Value::from(self.production_id));
-                report.created.push(RowChange {
-                    row: row_no,
-                    uuid: Some(key.to_owned()),
-                    ..RowChange::default()
-                });
-                self.ops.push(Op::Create {
-                    kind,
-                    uuid: Some(key.to_owned()),
-                    body,
-                    origin,
-                    report_at: (0, 0),
-                    remember: None,
-                });
-            }
-        }
-    }
-
     /// Whether a row's changed cells would be taken by the write path: the same decoding as
     /// a request body, and each link to a related row (a cable's ports, a port's format)
     /// names a row that exists, of this production.
@@ -787,90 +710,6 @@ impl Planner<'_> {
         }
         Ok(())
     }
-
-    /// A row the export had that the sheet no longer has.
-    fn missing_row(
-        &mut self,
-        kind: &'static KindDef,
-        sheet: &str,
-        uuid: &str,
-        report: &mut KindReport,
-    ) {
-        let entity = match rows::load(self.conn, kind, uuid) {
-            Ok(Some(entity)) if !entity.is_deleted => entity,
-            Ok(_) => return,
-            Err(err) => {
-                self.problem(sheet, None, None, err.to_string());
-                return;
-            }
-        };
-        let wire = match read::render(self.conn, kind, &entity) {
-            Ok(Value::Object(map)) => map,
-            _ => Map::new(),
-        };
-        let id = wire.get("id").cloned().unwrap_or(Value::Null);
-        let row = RowChange {
-            uuid: Some(uuid.to_owned()),
-            id: id.clone(),
-            ..RowChange::default()
-        };
-        if !self.options.delete_missing {
-            report.missing_kept.push(row);
-            return;
-        }
-        let base = &self.export.bases[&(sheet.to_owned(), uuid.to_owned())];
-        let changed: Map<String, Value> = base
-            .prints
-            .keys()
-            .filter(|column| editable_field(kind, column).is_some())
-            .filter(|column| {
-                let value = wire.get(column.as_str()).unwrap_or(&Value::Null);
-                cell_fingerprint(kind, column, &export_cell(value)).0 != base.print(column)
-            })
-            .map(|column| {
-                (
-                    column.clone(),
-                    wire.get(column).cloned().unwrap_or(Value::Null),
-                )
-            })
-            .collect();
-        let origin = Origin {
-            sheet: sheet.to_owned(),
-            row: None,
-            cells: Vec::new(),
-        };
-        if !changed.is_empty() {
-            let outcome = self.options.on_conflict;
-            self.report.conflicts.push(SheetConflict {
-                sheet: sheet.to_owned(),
-                row: None,
-                cell: None,
-                column: None,
-                uuid: uuid.to_owned(),
-                id,
-                reason: "changed on the box".into(),
-                box_value: Value::Object(changed),
-                sheet_value: Value::Null,
-                outcome: outcome_text(outcome).into(),
-            });
-            if outcome != OnConflict::TakeSheet {
-                return;
-            }
-        }
-        report.deleted.push(row);
-        self.deletes.push(Op::Delete {
-            kind,
-            key: uuid.to_owned(),
-            origin,
-        });
-    }
-}
-
-fn current_soft(conn: &Connection, kind: &KindDef, key: &str) -> Option<Entity> {
-    rows::load(conn, kind, key)
-        .ok()
-        .flatten()
-        .filter(|e| e.is_deleted)
 }
 
 fn origin(sheet: &str, row: Option<usize>, slots: &[Slot<'_>]) -> Origin {
