@@ -1,38 +1,6 @@
-// The status page's live part: polls the box's own API every two seconds. No external
-// scripts or fonts, so it works with no internet. Served as a file because the
-// Content-Security-Policy allows no inline script.
+// The status page's live part: polls the box's own API every two seconds. Uses the helpers
+// of /box/common.js, loaded first; the console's sections are in console.js.
 "use strict";
-
-const $ = (id) => document.getElementById(id);
-
-function text(value) {
-  return value === null || value === undefined || value === "" ? "—" : String(value);
-}
-
-function cell(row, value) {
-  const td = document.createElement("td");
-  td.textContent = typeof value === "object" && value !== null ? JSON.stringify(value) : text(value);
-  row.appendChild(td);
-  return td;
-}
-
-async function getJson(path) {
-  const response = await fetch(path, { credentials: "same-origin", headers: { Accept: "application/json" } });
-  if (!response.ok) throw new Error(`${path}: ${response.status}`);
-  return response.json();
-}
-
-async function post(path, body) {
-  const response = await fetch(path, {
-    method: "POST",
-    credentials: "same-origin",
-    headers: { "Content-Type": "application/json", Accept: "application/json" },
-    body: JSON.stringify(body || {}),
-  });
-  const answer = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error(answer.error || response.statusText);
-  return answer;
-}
 
 function renderSync(s) {
   let state;
@@ -91,42 +59,13 @@ function renderConflicts(list) {
   }
 }
 
-function bytes(n) {
-  const units = ["B", "KB", "MB", "GB", "TB"];
-  let i = 0;
-  while (n >= 1000 && i < units.length - 1) {
-    n /= 1000;
-    i += 1;
-  }
-  return `${n.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
-}
-
-function duration(seconds) {
-  const s = Math.floor(seconds);
-  const d = Math.floor(s / 86400);
-  const h = Math.floor((s % 86400) / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  return d > 0 ? `${d} d ${h} h` : h > 0 ? `${h} h ${m} min` : m > 0 ? `${m} min ${s % 60} s` : `${s} s`;
-}
-
 // The QR codes change only when the addresses do; redrawing them every poll would flicker.
 let shownUrls = "";
 function renderUrls(urls) {
   const key = urls.map((u) => u.url).join(" ");
   if (key === shownUrls) return;
   shownUrls = key;
-  const box = $("urls");
-  box.replaceChildren();
-  for (const u of urls) {
-    const figure = document.createElement("figure");
-    const img = document.createElement("img");
-    img.src = u.qr;
-    img.alt = `QR code of ${u.url}`;
-    const caption = document.createElement("figcaption");
-    caption.textContent = u.url;
-    figure.append(img, caption);
-    box.appendChild(figure);
-  }
+  drawUrls($("urls"), urls);
 }
 
 function renderBox(box) {

@@ -36,6 +36,10 @@ pub struct Config {
     pub realtime: venuebox_realtime::RealtimeSettings,
     pub auth: AuthConfig,
     pub hub: HubConfig,
+    /// The keys an environment variable set (`node.name` for `VENUEBOX_NODE_NAME`…): the
+    /// console shows them as fixed and does not lay its own settings over them.
+    #[serde(skip)]
+    pub env_pinned: Vec<&'static str>,
 }
 
 /// The PostgreSQL hub this node syncs with.
@@ -264,10 +268,16 @@ impl Config {
                     builder.add_source(config::File::with_name(DEFAULT_CONFIG_PATH).required(false))
             }
         }
+        let mut pinned = Vec::new();
         for (variable, key) in ENVIRONMENT {
-            builder = builder.set_override_option(*key, env(variable))?;
+            let value = env(variable);
+            if value.is_some() {
+                pinned.push(*key);
+            }
+            builder = builder.set_override_option(*key, value)?;
         }
         let mut config: Config = builder.build()?.try_deserialize()?;
+        config.env_pinned = pinned;
         if let Some(listen) = overrides.listen {
             config.server.listen = listen;
         }
@@ -315,6 +325,11 @@ impl Config {
         config.backup.interval_minutes = 0;
         config.hub.url = Secret::new("");
         config
+    }
+
+    /// Whether an environment variable set `key` (see [`ENVIRONMENT`]).
+    pub fn pinned_by_env(&self, key: &str) -> bool {
+        self.env_pinned.contains(&key)
     }
 
     /// The configuration as TOML, for `venuebox config show`.

@@ -238,6 +238,7 @@ pub async fn socket(
         .unwrap_or(Principal {
             role: Role::Admin,
             credential: Credential::Open,
+            ambient: false,
         });
     let may_change = caller.role >= Role::Editor;
     let user_id = match &caller.credential {
@@ -251,9 +252,23 @@ pub async fn socket(
         _ => Some(slots.take(&caller.credential)?),
     };
     let ended = auth.until_ended(&caller);
+    let facts = venuebox_realtime::ClientFacts {
+        role: caller.role.as_str().to_owned(),
+        credential: match &caller.credential {
+            Credential::Open => "open".to_owned(),
+            Credential::Token(id) => format!("token:{id}"),
+            Credential::Session(_) => "session".to_owned(),
+        },
+        address: req
+            .peer_addr()
+            .map(|a| a.ip().to_string())
+            .unwrap_or_default(),
+        connected_at: venuebox_store::clock::now_iso(),
+    };
     let identified = venuebox_realtime::Caller {
         may_change,
         user_id,
+        facts,
     };
     venuebox_realtime::accept(req, body, &realtime, identified, slot, ended).await
 }

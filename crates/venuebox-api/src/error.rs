@@ -38,8 +38,6 @@ pub enum ApiError {
     TooManySockets { cap: usize },
     #[error("{0}")]
     BadRequest(String),
-    #[error("Production {0} not found")]
-    UnknownProduction(String),
     #[error("Route not found")]
     RouteNotFound,
     #[error("Sign in with the crew passphrase or a device token")]
@@ -57,6 +55,25 @@ pub enum ApiError {
     SignInBusy,
     #[error(transparent)]
     Sync(SyncError),
+    #[error("The upload is not a crew app this box will serve: {0}")]
+    InvalidApp(String),
+    #[error("Nothing to roll back to: no previous crew app is kept")]
+    NoPreviousApp,
+    #[error(
+        "Send the app as a .zip or .tar.gz body (Content-Type: application/zip or application/gzip)"
+    )]
+    NotAnArchiveType,
+}
+
+impl From<crate::app_install::InstallError> for ApiError {
+    fn from(err: crate::app_install::InstallError) -> ApiError {
+        use crate::app_install::InstallError;
+        match err {
+            InstallError::Invalid(why) => ApiError::InvalidApp(why),
+            InstallError::NoPrevious => ApiError::NoPreviousApp,
+            InstallError::Io(io) => ApiError::Store(StoreError::Io(io)),
+        }
+    }
 }
 
 impl ApiError {
@@ -117,7 +134,6 @@ impl ApiError {
             ApiError::TooManyConnections => "TOO_MANY_CONNECTIONS",
             ApiError::TooManySockets { .. } => "TOO_MANY_SOCKETS",
             ApiError::BadRequest(_) => "BAD_REQUEST",
-            ApiError::UnknownProduction(_) => "PRODUCTION_NOT_FOUND",
             ApiError::RouteNotFound => "ROUTE_NOT_FOUND",
             ApiError::Unauthenticated => "UNAUTHENTICATED",
             ApiError::InvalidCredentials(_) => "INVALID_CREDENTIALS",
@@ -125,6 +141,9 @@ impl ApiError {
             ApiError::TooManyAttempts { .. } => "TOO_MANY_ATTEMPTS",
             ApiError::SignInBusy => "SIGN_IN_BUSY",
             ApiError::Sync(err) => err.code(),
+            ApiError::InvalidApp(_) => "APP_INVALID",
+            ApiError::NoPreviousApp => "NO_PREVIOUS_APP",
+            ApiError::NotAnArchiveType => "UNSUPPORTED_MEDIA_TYPE",
         }
     }
 
@@ -136,8 +155,7 @@ impl ApiError {
             | ApiError::Store(StoreError::MissingField { field }) => {
                 details.insert("field".into(), json!(field));
             }
-            ApiError::Store(StoreError::ProductionNotFound { production_id, .. })
-            | ApiError::UnknownProduction(production_id) => {
+            ApiError::Store(StoreError::ProductionNotFound { production_id, .. }) => {
                 details.insert("productionId".into(), json!(production_id));
             }
             ApiError::Store(StoreError::VersionConflict {
@@ -218,13 +236,15 @@ impl ResponseError for ApiError {
             | ApiError::BodyRead(_)
             | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::UnknownProduction(_) | ApiError::RouteNotFound => StatusCode::NOT_FOUND,
+            ApiError::RouteNotFound => StatusCode::NOT_FOUND,
             ApiError::Unauthenticated | ApiError::InvalidCredentials(_) => StatusCode::UNAUTHORIZED,
             ApiError::InsufficientRole { .. } | ApiError::ForeignOrigin => StatusCode::FORBIDDEN,
             ApiError::UnsupportedMediaType | ApiError::NotAWorkbookType => {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE
             }
-            ApiError::UnreadableWorkbook(_) => StatusCode::BAD_REQUEST,
+            ApiError::UnreadableWorkbook(_) | ApiError::InvalidApp(_) => StatusCode::BAD_REQUEST,
+            ApiError::NoPreviousApp => StatusCode::CONFLICT,
+            ApiError::NotAnArchiveType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::TooManyAttempts { .. }
             | ApiError::SignInBusy

@@ -119,6 +119,49 @@ impl FromRequest for XlsxBody {
     }
 }
 
+/// The crew app's build as a request body: a `.zip` or `.tar.gz`, at most
+/// [`crate::app_install::MAX_ARCHIVE_BYTES`]. What is inside is checked by `app_install`.
+pub struct ArchiveBody(pub Vec<u8>);
+
+const ARCHIVE_TYPES: &[&str] = &[
+    "application/zip",
+    "application/x-zip-compressed",
+    "application/gzip",
+    "application/x-gzip",
+    "application/x-compressed-tar",
+    "application/octet-stream",
+];
+
+impl FromRequest for ArchiveBody {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let declared = declared_length(req);
+        let typed = req
+            .headers()
+            .get(actix_web::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| {
+                v.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase()
+            })
+            .is_some_and(|t| ARCHIVE_TYPES.contains(&t.as_str()));
+        let payload = payload.take();
+        Box::pin(async move {
+            if !typed {
+                return Err(ApiError::NotAnArchiveType);
+            }
+            let body =
+                read_limited(payload, declared, crate::app_install::MAX_ARCHIVE_BYTES).await?;
+            Ok(ArchiveBody(body.to_vec()))
+        })
+    }
+}
+
 /// `application/json`, or any `…/…+json`, with or without parameters.
 fn is_json_type(content_type: &str) -> bool {
     let essence = content_type

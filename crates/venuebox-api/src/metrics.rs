@@ -115,7 +115,7 @@ pub async fn expose(
     store: web::Data<Store>,
     realtime: web::Data<venuebox_realtime::Realtime>,
     facts: web::Data<ServerFacts>,
-    sync: web::Data<venuebox_sync::SyncEngine>,
+    sync: web::Data<crate::sync_slot::SyncSlot>,
 ) -> HttpResponse {
     let stats = store.writer_stats();
     let counters = [
@@ -142,7 +142,7 @@ pub async fn expose(
         (
             "venuebox_sync_failures_total",
             "Sync rounds or connection attempts that failed.",
-            sync.state().failures_total as f64,
+            sync.engine().state().failures_total as f64,
         ),
         (
             "venuebox_realtime_evictions_total",
@@ -162,7 +162,7 @@ pub async fn expose(
         .filter_map(|suffix| std::fs::metadata(format!("{}{suffix}", database.display())).ok())
         .map(|m| m.len())
         .sum();
-    let status = sync.status().await.ok();
+    let status = sync.engine().status().await.ok();
     let queue = status.as_ref().map(|s| s.queue.clone()).unwrap_or_default();
     let oldest_age = queue
         .oldest_queued_at

@@ -126,9 +126,14 @@ pub struct AppState {
     pub advertiser: Advertiser,
     pub config: Arc<Config>,
     pub facts: ServerFacts,
-    pub sync: venuebox_sync::SyncEngine,
+    /// The sync engine of the moment (the console can point the box at another hub).
+    pub sync: web::Data<crate::sync_slot::SyncSlot>,
     /// Websockets per credential, counted across every worker.
     pub sockets: web::Data<crate::connections::SocketSlots>,
+    /// The crew app served at `/` (installed from the console, or `ui.static_dir`).
+    pub app: web::Data<crate::app_install::AppSlot>,
+    /// Whether `/` still opens the setup wizard.
+    pub setup: web::Data<crate::setup::SetupState>,
 }
 
 /// The whole HTTP application: middleware, the `/api` routes, their root aliases, and JSON
@@ -146,8 +151,6 @@ pub fn create_app(
 > {
     let body_limit = state.config.server.body_limit_bytes;
     let auth = state.auth.clone();
-    let ui = (!state.config.ui.static_dir.as_os_str().is_empty())
-        .then(|| web::Data::new(crate::ui::UiDir(state.config.ui.static_dir.clone())));
     let backups = web::Data::new(crate::routes::backups::BackupDir(state.config.backup_dir()));
     let limits = web::Data::new(crate::connections::ClientLimits {
         unauthenticated_per_address: state.config.server.unauthenticated_connections_per_address,
@@ -156,18 +159,17 @@ pub fn create_app(
     let https_port = web::Data::new(crate::tls::HttpsPort(
         state.facts.https.as_ref().map(|(port, _)| *port),
     ));
-    let mut app = App::new()
+    App::new()
         .app_data(auth)
         .app_data(https_port)
         .app_data(limits)
         .app_data(state.sockets.clone())
         .app_data(backups)
-        .app_data(state.metrics.clone());
-    if let Some(ui) = ui {
-        app = app.app_data(ui);
-    }
-    app.app_data(web::Data::new(state.store.clone()))
-        .app_data(web::Data::new(state.sync.clone()))
+        .app_data(state.metrics.clone())
+        .app_data(state.app.clone())
+        .app_data(state.setup.clone())
+        .app_data(web::Data::new(state.store.clone()))
+        .app_data(state.sync.clone())
         .app_data(web::Data::new(state.config.clone()))
         .app_data(web::Data::new(state.facts.clone()))
         .app_data(web::Data::new(state.realtime.clone()))
@@ -222,6 +224,12 @@ pub fn create_app(
         )
         .route("/admin", admin(web::get().to(admin_page)))
         .route("/admin/admin.js", admin(web::get().to(admin_script)))
+        .route("/admin/console.js", admin(web::get().to(console_script)))
+        // The box's own pages that come before sign-in: `/` without a crew app, the setup
+        // wizard (its first step is signing in), and their scripts, which hold no data.
+        .route("/", public(web::get().to(home_page)))
+        .route("/setup", public(web::get().to(setup_page)))
+        .route("/box/{script}", public(web::get().to(box_script)))
         .route("/admin/qr.svg", admin(web::get().to(routes::admin::qr_svg)))
         .service(web::scope("/api").configure(|cfg| routes::configure(cfg, true)))
         .configure(|cfg| routes::configure(cfg, false))
@@ -240,9 +248,52 @@ async fn admin_page(config: web::Data<Arc<Config>>) -> HttpResponse {
 }
 
 async fn admin_script() -> HttpResponse {
+    script(crate::pages::ADMIN_JS)
+}
+
+async fn console_script() -> HttpResponse {
+    script(crate::pages::CONSOLE_JS)
+}
+
+fn script(body: &'static str) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/javascript; charset=utf-8")
-        .body(crate::pages::ADMIN_JS)
+        .insert_header(("Cache-Control", "no-cache"))
+        .body(body)
+}
+
+/// `/box/common.js`, `/box/setup.js`, `/box/sign-in.js`.
+async fn box_script(name: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    match name.as_str() {
+        "common.js" => Ok(script(crate::pages::COMMON_JS)),
+        "setup.js" => Ok(script(crate::pages::SETUP_JS)),
+        "sign-in.js" => Ok(script(crate::pages::SIGN_IN_JS)),
+        _ => Err(ApiError::RouteNotFound),
+    }
+}
+
+/// `/` when no crew app is installed (the app itself is served by `ui::serve_app`): what this
+/// box is and where to go; a box never set up goes to its setup wizard.
+async fn home_page(
+    config: web::Data<Arc<Config>>,
+    setup: web::Data<crate::setup::SetupState>,
+) -> HttpResponse {
+    if setup.pending() {
+        return HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, "/setup"))
+            .finish();
+    }
+    html(crate::pages::home(&config.node.name))
+}
+
+async fn setup_page(config: web::Data<Arc<Config>>) -> HttpResponse {
+    html(crate::pages::setup(&config.node.name))
+}
+
+fn html(body: String) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(body)
 }
 
 /// CORS. Open mode keeps the old server's permissive CORS (docs/contract.md §1.3), without
@@ -328,8 +379,7 @@ pub struct Application {
     store: Store,
     realtime: Realtime,
     advertiser: Advertiser,
-    sync: venuebox_sync::SyncEngine,
-    sync_task: tokio::task::JoinHandle<()>,
+    sync: web::Data<crate::sync_slot::SyncSlot>,
     /// Tasks that live as long as the server (they hold the store; stopping ends them).
     background: Vec<tokio::task::JoinHandle<()>>,
     /// Run when a stop begins (the binary tells systemd `STOPPING=1`).
@@ -342,7 +392,7 @@ pub struct StopHandle {
     server: ServerHandle,
     realtime: Realtime,
     advertiser: Advertiser,
-    sync: venuebox_sync::SyncEngine,
+    sync: web::Data<crate::sync_slot::SyncSlot>,
 }
 
 impl StopHandle {
@@ -361,7 +411,14 @@ impl StopHandle {
 
 impl Application {
     /// Opens the store (migrating and seeding it), binds the listener and builds the server.
-    pub async fn build(config: Config) -> Result<Application, StartupError> {
+    pub async fn build(mut config: Config) -> Result<Application, StartupError> {
+        // What the operator set from the console goes over the configuration file.
+        crate::box_settings::BoxSettings::load(&config.storage.data_dir)
+            .map_err(|source| StartupError::Store {
+                dir: config.storage.data_dir.display().to_string(),
+                source,
+            })?
+            .apply(&mut config);
         let sync_settings = sync_settings(&config)?;
         let data_dir = config.storage.data_dir.clone();
         let readers = config.storage.readers;
@@ -439,7 +496,10 @@ impl Application {
         let https_facts = https
             .as_ref()
             .map(|(_, port, identity)| (*port, identity.fingerprint.clone()));
-        let (sync, sync_task) = venuebox_sync::SyncEngine::start(store.clone(), sync_settings);
+        let sync = web::Data::new(crate::sync_slot::SyncSlot::start(
+            store.clone(),
+            sync_settings,
+        ));
         let realtime = Realtime::new(config.realtime);
         let realtime_task = realtime.start(&store);
         let mut background = vec![realtime_task];
@@ -481,7 +541,27 @@ impl Application {
                 Err(err) => tracing::warn!(%err, "mDNS announcement failed"),
             }
         }
+        let settings =
+            crate::box_settings::BoxSettings::load(&config.storage.data_dir).map_err(|source| {
+                StartupError::Store {
+                    dir: config.storage.data_dir.display().to_string(),
+                    source,
+                }
+            })?;
+        let setup = crate::setup::SetupState::new(&store, &settings, config.auth.mode)
+            .await
+            .map_err(|source| StartupError::Store {
+                dir: config.storage.data_dir.display().to_string(),
+                source,
+            })?;
+        let configured_app =
+            (!config.ui.static_dir.as_os_str().is_empty()).then(|| config.ui.static_dir.clone());
         let state = AppState {
+            app: web::Data::new(crate::app_install::AppSlot::open(
+                &config.storage.data_dir,
+                configured_app,
+            )),
+            setup: web::Data::new(setup),
             metrics: web::Data::new(crate::metrics::Metrics::default()),
             auth: web::Data::new(crate::auth::AuthState::new(
                 &config.auth,
@@ -542,7 +622,6 @@ impl Application {
             realtime,
             advertiser,
             sync,
-            sync_task,
             background,
             stop_hooks: Vec::new(),
         })
@@ -593,8 +672,9 @@ impl Application {
         }
     }
 
-    pub fn sync(&self) -> &venuebox_sync::SyncEngine {
-        &self.sync
+    /// The sync engine running now.
+    pub fn sync(&self) -> venuebox_sync::SyncEngine {
+        self.sync.engine()
     }
 
     /// Serves until SIGINT/SIGTERM or [`StopHandle::stop`]; then lets in-flight requests
@@ -613,9 +693,11 @@ impl Application {
         let served = self.server.await;
         signals.abort();
         self.sync.shutdown();
-        if tokio::time::timeout(std::time::Duration::from_secs(15), self.sync_task)
-            .await
-            .is_err()
+        let sync_task = self.sync.take_task();
+        if let Some(task) = sync_task
+            && tokio::time::timeout(std::time::Duration::from_secs(15), task)
+                .await
+                .is_err()
         {
             tracing::warn!(
                 "sync did not stop within 15 s; its round is abandoned (safe to repeat)"

@@ -1,4 +1,7 @@
-//! Serving the crew's built web app (`ui.static_dir`) at `/`, behind the same login.
+//! Serving the crew's built web app at `/`, behind the same login: the release installed from
+//! the console or `venuebox ui install` (`app_install`), else `ui.static_dir`. With neither,
+//! `/` is the box's own page (`home_page`), which sends a box never set up to its wizard. A
+//! box that serves an app stays the app at `/`: whoever configured one has set the box up.
 //!
 //! The app has client-side routes that share paths with the API's root aliases (`/equipment`
 //! is a page and an API path). A browser navigation asks for `text/html` and gets the app
@@ -13,9 +16,7 @@ use actix_web::http::{Method, header};
 use actix_web::middleware::Next;
 use actix_web::web;
 
-/// The configured app folder, when there is one.
-#[derive(Debug, Clone)]
-pub struct UiDir(pub PathBuf);
+use crate::app_install::AppSlot;
 
 /// Paths that are never the app's.
 const RESERVED: &[&str] = &[
@@ -26,6 +27,8 @@ const RESERVED: &[&str] = &[
     "/health",
     "/admin",
     "/metrics",
+    "/setup",
+    "/box",
 ];
 
 fn reserved(path: &str) -> bool {
@@ -74,8 +77,10 @@ pub async fn serve_app(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let ui = req.app_data::<web::Data<UiDir>>().cloned();
     let path = req.match_info().as_str().to_owned();
+    let ui = req
+        .app_data::<web::Data<AppSlot>>()
+        .and_then(|slot| slot.dir());
     if let Some(ui) = ui
         && is_navigation(&req)
         && !reserved(&path)
@@ -88,7 +93,7 @@ pub async fn serve_app(
                 return Ok(req.into_response(response));
             }
         }
-        let file = file_for(&ui.0, &path).unwrap_or_else(|| ui.0.join("index.html"));
+        let file = file_for(&ui, &path).unwrap_or_else(|| ui.join("index.html"));
         if let Ok(named) = NamedFile::open_async(&file).await {
             let (http, _) = req.into_parts();
             let response = named.into_response(&http).map_into_boxed_body();
@@ -103,10 +108,10 @@ pub async fn serve_app(
 /// nothing), else `204 No Content`.
 pub async fn favicon(
     req: actix_web::HttpRequest,
-    ui: Option<web::Data<UiDir>>,
+    slot: web::Data<AppSlot>,
 ) -> actix_web::HttpResponse {
-    if let Some(ui) = ui
-        && let Some(file) = file_for(&ui.0, "/favicon.ico")
+    if let Some(ui) = slot.dir()
+        && let Some(file) = file_for(&ui, "/favicon.ico")
         && let Ok(named) = NamedFile::open_async(&file).await
     {
         return named.into_response(&req);
@@ -117,11 +122,11 @@ pub async fn favicon(
 /// Unmatched GETs: a file of the app if there is one.
 pub async fn static_file(
     req: actix_web::HttpRequest,
-    ui: Option<web::Data<UiDir>>,
+    slot: web::Data<AppSlot>,
 ) -> actix_web::HttpResponse {
-    if let Some(ui) = ui
+    if let Some(ui) = slot.dir()
         && matches!(*req.method(), Method::GET | Method::HEAD)
-        && let Some(file) = file_for(&ui.0, req.match_info().as_str())
+        && let Some(file) = file_for(&ui, req.match_info().as_str())
         && let Ok(named) = NamedFile::open_async(&file).await
     {
         return named.into_response(&req);

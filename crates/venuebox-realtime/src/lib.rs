@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use venuebox_store::{Store, clock};
 
-pub use rooms::{Audience, QueueLimits, Rooms};
+pub use rooms::{Audience, ClientFacts, ConnectedClient, QueueLimits, Rooms};
 /// The Socket.IO handshake handler (`GET /socket.io/`); the API registers it behind its access gate.
 pub use session::{Caller, accept};
 

@@ -46,7 +46,30 @@ impl SendQueue {
     }
 }
 
+/// Who holds a socket, as the admin console lists it.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientFacts {
+    /// `viewer`, `editor` or `admin`.
+    pub role: String,
+    /// `token:<id>`, `session` or `open`: never the secret itself.
+    pub credential: String,
+    pub address: String,
+    pub connected_at: String,
+}
+
+/// One connected socket, for the admin console.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectedClient {
+    #[serde(flatten)]
+    pub facts: ClientFacts,
+    /// The productions it has joined, with the name its user gave there.
+    pub present_in: Vec<Value>,
+}
+
 struct Connection {
+    facts: ClientFacts,
     queue: mpsc::Sender<ByteString>,
     queued_bytes: Arc<AtomicUsize>,
     rooms: HashSet<String>,
@@ -102,11 +125,17 @@ impl Rooms {
 
     /// Registers a new connection and returns the queue its session reads.
     pub fn connect(&self, sid: &str) -> SendQueue {
+        self.connect_as(sid, ClientFacts::default())
+    }
+
+    /// [`Rooms::connect`], with who holds the socket.
+    pub fn connect_as(&self, sid: &str, facts: ClientFacts) -> SendQueue {
         let (queue, frames) = mpsc::channel(self.limits.max_messages.max(1));
         let queued_bytes = Arc::new(AtomicUsize::new(0));
         self.state().connections.insert(
             sid.to_owned(),
             Connection {
+                facts,
                 queue,
                 queued_bytes: queued_bytes.clone(),
                 rooms: HashSet::new(),
@@ -126,6 +155,33 @@ impl Rooms {
         while let Some(gone) = pending.pop() {
             pending.extend(remove_connection(&mut state, &gone, self));
         }
+    }
+
+    /// Every connected socket: who holds it and where its user is present, oldest first.
+    pub fn clients(&self) -> Vec<ConnectedClient> {
+        let state = self.state();
+        let mut clients: Vec<ConnectedClient> = state
+            .connections
+            .values()
+            .map(|c| ConnectedClient {
+                facts: c.facts.clone(),
+                present_in: c
+                    .present_as
+                    .iter()
+                    .map(|(production, user)| {
+                        let name = state
+                            .presence
+                            .get(production)
+                            .and_then(|users| users.iter().find(|(id, _)| id == user))
+                            .map(|(_, u)| u.name.clone())
+                            .unwrap_or_default();
+                        json!({"productionId": production, "userName": name})
+                    })
+                    .collect(),
+            })
+            .collect();
+        clients.sort_by(|a, b| a.facts.connected_at.cmp(&b.facts.connected_at));
+        clients
     }
 
     pub fn connection_count(&self) -> usize {

@@ -37,6 +37,8 @@ pub struct Caller {
     /// The `userId` others see on what this socket relays, from the credential; `None` in
     /// open mode, where there are no credentials and the client's own word is all there is.
     pub user_id: Option<String>,
+    /// What the admin console lists for this socket (role, credential, address).
+    pub facts: crate::rooms::ClientFacts,
 }
 
 /// The Socket.IO handshake: upgrades to a websocket and serves it until it ends, or until
@@ -69,7 +71,7 @@ pub async fn accept<H: 'static>(
     let settings = realtime.settings;
     let rooms = realtime.rooms.clone();
     let sid = new_sid();
-    let sends = rooms.connect(&sid);
+    let sends = rooms.connect_as(&sid, caller.facts.clone());
     let stream = stream
         .max_frame_size(settings.max_payload_bytes)
         .aggregate_continuations()

@@ -145,3 +145,64 @@ pub fn restore(file: &Path, data_dir: &Path, database: &Path) -> Result<BackupFi
         created_at: String::new(),
     }))
 }
+
+/// The file naming a backup to restore at the next start (the console's "restore": the
+/// database cannot be swapped under a running box).
+pub const STAGED_RESTORE_FILE: &str = "restore-staged.txt";
+
+/// Names `file` to replace the database at the next start, after checking it now.
+pub fn stage_restore(data_dir: &Path, file: &Path) -> Result<()> {
+    verify(file)?;
+    let path = file.canonicalize()?;
+    crate::write_private(
+        &data_dir.join(STAGED_RESTORE_FILE),
+        &format!("{}\n", path.display()),
+    )?;
+    Ok(())
+}
+
+/// The backup staged for the next start, if any.
+pub fn staged_restore(data_dir: &Path) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(data_dir.join(STAGED_RESTORE_FILE)).ok()?;
+    let path = text.trim();
+    (!path.is_empty()).then(|| PathBuf::from(path))
+}
+
+/// Forgets a staged restore; true if one was staged.
+pub fn cancel_staged_restore(data_dir: &Path) -> Result<bool> {
+    match std::fs::remove_file(data_dir.join(STAGED_RESTORE_FILE)) {
+        Ok(()) => Ok(true),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// At start, with the data folder locked: restores the staged backup, if any. The database
+/// it replaces is kept in `backups/` first ([`restore`]). A staged file that fails its check
+/// now is not restored: the marker is renamed `.failed` and the box starts on its current
+/// database, which is untouched.
+pub fn apply_staged_restore(data_dir: &Path, database: &Path) -> Result<()> {
+    let Some(file) = staged_restore(data_dir) else {
+        return Ok(());
+    };
+    let marker = data_dir.join(STAGED_RESTORE_FILE);
+    match restore(&file, data_dir, database) {
+        Ok(saved) => {
+            std::fs::remove_file(&marker)?;
+            tracing::warn!(
+                restored = %file.display(),
+                previous = %saved.file,
+                "restored the staged backup; the database it replaced is kept in backups/"
+            );
+        }
+        Err(err) => {
+            std::fs::rename(&marker, marker.with_extension("failed"))?;
+            tracing::error!(
+                file = %file.display(),
+                error = %err,
+                "the staged backup was not restored; starting on the current database"
+            );
+        }
+    }
+    Ok(())
+}

@@ -225,6 +225,7 @@ impl Store {
     pub fn open(data_dir: &Path, options: StoreOptions) -> Result<Store> {
         let lock = DataDirLock::acquire(data_dir)?;
         let path = data_dir.join(DATABASE_FILE);
+        backup::apply_staged_restore(data_dir, &path)?;
         let mut conn = open_writer_connection(&path)?;
         let applied = migrate(&mut conn, &path)?;
         if !applied.is_empty() {

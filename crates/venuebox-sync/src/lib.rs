@@ -18,4 +18,4 @@ pub mod testkit;
 
 pub use engine::{RoundReport, ScopeMode, SyncEngine, SyncSettings, SyncStatus};
 pub use error::{Result, SyncError};
-pub use hub::{HubTarget, PullScope};
+pub use hub::{HubProbe, HubTarget, PullScope};

@@ -11,6 +11,10 @@ use venuebox_store::Store;
 /// the journal, else plain lines on stderr. `VENUEBOX_LOG` (or `RUST_LOG`) sets the levels,
 /// e.g. `info,venuebox_store=debug`.
 pub fn init_logging() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    // The admin console's "recent log lines" keep a copy of what passes the filter.
+    let tail = venuebox_api::log_tail::TailLayer;
     let filter = EnvFilter::try_from_env("VENUEBOX_LOG")
         .or_else(|_| EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| EnvFilter::new("info"));
@@ -18,19 +22,22 @@ pub fn init_logging() {
     if stderr_is_journal()
         && let Ok(journald) = tracing_journald::layer()
     {
-        use tracing_subscriber::layer::SubscriberExt;
-        use tracing_subscriber::util::SubscriberInitExt;
         tracing_subscriber::registry()
             .with(filter)
             .with(journald.with_syslog_identifier("venuebox".to_owned()))
+            .with(tail)
             .init();
         return;
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_target(false)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                .with_writer(std::io::stderr),
+        )
+        .with(tail)
         .init();
 }
 

@@ -18,7 +18,8 @@ use actix_web::{HttpMessage, HttpResponse, ResponseError, Route, web};
 use venuebox_store::Store;
 
 use super::{
-    AuthState, Credential, Principal, Role, SESSION_COOKIE, hash_secret, touch_token, urlencode,
+    AuthState, Credential, Principal, Role, SESSION_COOKIE, TOKEN_COOKIE, hash_secret, touch_token,
+    urlencode,
 };
 use crate::config::AuthMode;
 use crate::error::ApiError;
@@ -86,6 +87,7 @@ pub async fn principal(req: &ServiceRequest) -> Result<Option<Principal>, ApiErr
         return Ok(Some(Principal {
             role: Role::Admin,
             credential: Credential::Open,
+            ambient: false,
         }));
     }
     let store = req
@@ -98,18 +100,30 @@ pub async fn principal(req: &ServiceRequest) -> Result<Option<Principal>, ApiErr
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
         .filter(|t| !t.is_empty())
-        .map(str::to_owned);
-    if let Some(token) = bearer {
+        .map(|t| (t.to_owned(), false));
+    let in_cookie = || {
+        req.cookie(TOKEN_COOKIE)
+            .map(|c| c.value().to_owned())
+            .filter(|t| !t.is_empty())
+            .map(|t| (t, true))
+    };
+    if let Some((token, ambient)) = bearer.or_else(in_cookie) {
         let hash = hash_secret(&token);
         let found = store.token_by_hash(hash).await?;
-        let Some((id, role)) = found else {
-            return Err(ApiError::InvalidCredentials("Unknown or revoked token"));
-        };
-        touch_token(store, state, id.clone());
-        return Ok(Role::parse(&role).map(|role| Principal {
-            role,
-            credential: Credential::Token(id),
-        }));
+        match found {
+            Some((id, role)) => {
+                touch_token(store, state, id.clone());
+                return Ok(Role::parse(&role).map(|role| Principal {
+                    role,
+                    credential: Credential::Token(id),
+                    ambient,
+                }));
+            }
+            // A revoked token left in a browser's cookie: that browser is simply not signed
+            // in any more (it is sent to the sign-in page), unless it has a session too.
+            None if ambient => {}
+            None => return Err(ApiError::InvalidCredentials("Unknown or revoked token")),
+        }
     }
     if let Some(cookie) = req.cookie(SESSION_COOKIE) {
         let hash = hash_secret(cookie.value());
@@ -120,6 +134,7 @@ pub async fn principal(req: &ServiceRequest) -> Result<Option<Principal>, ApiErr
             .map(|role| Principal {
                 role,
                 credential: Credential::Session(hash),
+                ambient: true,
             }));
     }
     Ok(None)
@@ -133,7 +148,7 @@ pub async fn principal(req: &ServiceRequest) -> Result<Option<Principal>, ApiErr
 /// Requests without `Origin` come from scripts and devices, not from a page; tokens are not
 /// ambient, so they are not checked.
 fn same_origin(req: &ServiceRequest, caller: &Principal) -> Result<(), ApiError> {
-    if !matches!(caller.credential, Credential::Session(_)) {
+    if !caller.ambient {
         return Ok(());
     }
     let changes = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);

@@ -16,7 +16,8 @@ use super::secrets::{
     random_secret, verify_passphrase,
 };
 use super::{
-    AuthState, Credential, Ended, Principal, Role, SESSION_COOKIE, admin, public, urlencode, viewer,
+    AuthState, Credential, Ended, Principal, Role, SESSION_COOKIE, TOKEN_COOKIE, admin, public,
+    urlencode, viewer,
 };
 use crate::config::AuthMode;
 use crate::error::{ApiError, ApiResult};
@@ -66,6 +67,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/login", public(web::post().to(login_form)))
         .route("/logout", public(web::post().to(logout)))
         .route("/api/auth/login", public(web::post().to(api_login)))
+        .route("/api/auth/token", public(web::post().to(token_sign_in)))
         .route("/api/auth/me", viewer(web::get().to(me)))
         .route("/api/auth/tokens", admin(web::get().to(list_tokens)))
         .route("/api/auth/tokens", admin(web::post().to(create_token)))
@@ -215,6 +217,55 @@ async fn api_login(
         .json(json!({"role": role.as_str()})))
 }
 
+/// `POST /api/auth/token {"token"}`: a browser signs in with a device token (a tablet that
+/// scanned the token's QR code, whose link carries the token in its `#fragment`, which no
+/// server or log sees). The token goes into an HttpOnly cookie and stays the credential:
+/// revoking it ends the browser's access. Counted by the sign-in limiter like a passphrase.
+async fn token_sign_in(
+    req: HttpRequest,
+    store: web::Data<Store>,
+    state: web::Data<AuthState>,
+    JsonObject(body): JsonObject,
+) -> ApiResult<HttpResponse> {
+    let token = body
+        .get("token")
+        .and_then(|v| v.as_str())
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .ok_or_else(|| StoreError::MissingField {
+            field: "token".into(),
+        })?;
+    let ip = req
+        .peer_addr()
+        .map(|a| a.ip())
+        .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    let attempt = state
+        .limiter
+        .admit(ip)
+        .await
+        .map_err(|refusal| match refusal {
+            Refusal::Limited { retry_after } => ApiError::TooManyAttempts { retry_after },
+            Refusal::Busy => ApiError::SignInBusy,
+        })?;
+    let Some((_, role)) = store.token_by_hash(hash_secret(&token)).await? else {
+        return Err(ApiError::InvalidCredentials("Unknown or revoked token"));
+    };
+    attempt.succeeded();
+    let cookie = Cookie::build(TOKEN_COOKIE, token)
+        .path("/")
+        .http_only(true)
+        .secure(req.app_config().secure())
+        .same_site(SameSite::Lax)
+        // A tablet stays signed in as long as its token lives (a year at most, then scan
+        // again).
+        .max_age(actix_web::cookie::time::Duration::days(365))
+        .finish();
+    Ok(HttpResponse::Ok()
+        .cookie(cookie)
+        .json(json!({"role": role})))
+}
+
 async fn logout(
     req: HttpRequest,
     store: web::Data<Store>,
@@ -230,8 +281,15 @@ async fn logout(
         .http_only(true)
         .finish();
     gone.make_removal();
+    // Signing out a tablet forgets its token here; the token itself lives until revoked.
+    let mut token_gone = Cookie::build(TOKEN_COOKIE, "")
+        .path("/")
+        .http_only(true)
+        .finish();
+    token_gone.make_removal();
     HttpResponse::Ok()
         .cookie(gone)
+        .cookie(token_gone)
         .json(json!({"success": true}))
 }
 

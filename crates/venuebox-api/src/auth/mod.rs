@@ -32,6 +32,9 @@ pub use secrets::MIN_PASSPHRASE_CHARS;
 pub use secrets::{generate_passphrase, hash_passphrase, hash_secret};
 
 pub const SESSION_COOKIE: &str = "venuebox_session";
+/// A device token held by a browser (a tablet that scanned the token's QR code): the token
+/// itself, HttpOnly, so revoking the token ends the tablet's access at once.
+pub const TOKEN_COOKIE: &str = "venuebox_token";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Role {
@@ -63,6 +66,9 @@ impl Role {
 pub struct Principal {
     pub role: Role,
     pub credential: Credential,
+    /// It came in a cookie, which a browser attaches to requests other sites' pages make:
+    /// changes must then come from the box's own pages (`gate::same_origin`).
+    pub ambient: bool,
 }
 
 /// Which credential a request came with: what per-credential limits count by.

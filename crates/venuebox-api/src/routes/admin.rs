@@ -111,20 +111,24 @@ const QR_MAX_TEXT: usize = 256;
 /// `GET /admin/qr.svg?text=…`: the text as a QR code, drawn here so the page needs nothing
 /// from the internet. A phone pointed at the status page opens the box.
 pub async fn qr_svg(query: web::Query<QrQuery>) -> ApiResult<HttpResponse> {
-    if query.text.is_empty() || query.text.len() > QR_MAX_TEXT {
-        return Err(ApiError::BadRequest(format!(
-            "Query parameter \"text\" must be 1 to {QR_MAX_TEXT} bytes"
-        )));
-    }
-    let code = qrcode::QrCode::new(query.text.as_bytes())
-        .map_err(|e| ApiError::BadRequest(format!("cannot draw a QR code: {e}")))?;
-    let svg = code
-        .render::<qrcode::render::svg::Color<'_>>()
-        .min_dimensions(180, 180)
-        .quiet_zone(true)
-        .build();
     Ok(HttpResponse::Ok()
         .content_type("image/svg+xml")
         .insert_header(("Cache-Control", "private, max-age=3600"))
-        .body(svg))
+        .body(qr_code(&query.text)?))
+}
+
+/// `text` as a QR code in SVG, drawn here so no page needs anything from the internet.
+pub fn qr_code(text: &str) -> Result<String, ApiError> {
+    if text.is_empty() || text.len() > QR_MAX_TEXT {
+        return Err(ApiError::BadRequest(format!(
+            "\"text\" must be 1 to {QR_MAX_TEXT} bytes"
+        )));
+    }
+    let code = qrcode::QrCode::new(text.as_bytes())
+        .map_err(|e| ApiError::BadRequest(format!("cannot draw a QR code: {e}")))?;
+    Ok(code
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(180, 180)
+        .quiet_zone(true)
+        .build())
 }

@@ -68,15 +68,22 @@ async fn list_in_production(
     query: web::Query<ListQuery>,
 ) -> ApiResult<HttpResponse> {
     let production_id = production_id.into_inner();
-    let pages = store
-        .list_pages(kind.0, Some(production_id.clone()), query.archived())
+    match store
+        .list_pages(kind.0, Some(production_id), query.archived())
         .await
-        .map_err(|err| match err {
-            // The list of a show that is not here: 404, not "bad request".
-            StoreError::ProductionNotFound { .. } => ApiError::UnknownProduction(production_id),
-            other => other.into(),
-        })?;
-    Ok(paged_json_response(pages))
+    {
+        Ok(pages) => Ok(paged_json_response(pages)),
+        // The list of a production this box does not hold: `200 []`, as the old server
+        // answered for any id. The crew app asks for lists by ids that are not productions
+        // (its LED page uses a local cache id, over and over) and treats a failure as an empty
+        // list anyway; a 404 there only fills its console and the box's log. Whoever needs to
+        // tell "unknown" from "empty" reads the header, or `GET /api/productions/:id`.
+        Err(StoreError::ProductionNotFound { .. }) => Ok(HttpResponse::Ok()
+            .insert_header(("X-Venuebox-Production", "unknown"))
+            .content_type(actix_web::http::header::ContentType::json())
+            .body("[]")),
+        Err(other) => Err(other.into()),
+    }
 }
 
 async fn list_global(

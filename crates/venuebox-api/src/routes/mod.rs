@@ -6,6 +6,7 @@
 //! after switching servers (docs/contract.md §1.1), at the root too.
 pub mod admin;
 pub mod backups;
+pub mod console;
 pub mod entities;
 pub mod ports;
 pub mod server;
@@ -31,6 +32,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, prefixed: bool) {
     server::configure(cfg, prefixed);
     admin::configure(cfg);
     backups::configure(cfg);
+    console::configure(cfg);
     sync::configure(cfg);
     transfer::configure(cfg);
     settings::configure(cfg);

@@ -1,11 +1,11 @@
 //! `/api/sync/*`: the sync status, the conflict log and its resolution, "sync now", and the
 //! sync log. The engine does the work (`venuebox-sync`); these handlers only ask it.
+use crate::sync_slot::SyncSlot;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use venuebox_store::Resolution;
 use venuebox_store::Store;
-use venuebox_sync::SyncEngine;
 
 use crate::auth::{admin, editor, viewer};
 use crate::error::{ApiError, ApiResult};
@@ -34,7 +34,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/sync/log", viewer(web::get().to(log)));
 }
 
-async fn status(engine: web::Data<SyncEngine>) -> ApiResult<HttpResponse> {
+async fn status(slot: web::Data<SyncSlot>) -> ApiResult<HttpResponse> {
+    let engine = slot.engine();
     Ok(HttpResponse::Ok().json(engine.status().await?))
 }
 
@@ -95,7 +96,8 @@ async fn resolve(
     Ok(HttpResponse::Ok().json(resolved))
 }
 
-async fn now(engine: web::Data<SyncEngine>) -> ApiResult<HttpResponse> {
+async fn now(slot: web::Data<SyncSlot>) -> ApiResult<HttpResponse> {
+    let engine = slot.engine();
     let report = engine.sync_now().await?;
     Ok(HttpResponse::Ok().json(report))
 }
@@ -108,7 +110,8 @@ async fn log(store: web::Data<Store>) -> ApiResult<HttpResponse> {
 /// After `HUB_EPOCH_CHANGED` or `HUB_RESTORED`: accept the hub as it is now and send it
 /// everything this box holds. Refused while sync runs normally, so it cannot be pressed by
 /// accident.
-async fn adopt_hub(engine: web::Data<SyncEngine>) -> ApiResult<HttpResponse> {
+async fn adopt_hub(slot: web::Data<SyncSlot>) -> ApiResult<HttpResponse> {
+    let engine = slot.engine();
     let state = engine.state();
     if !matches!(
         state.last_error_code.as_deref(),
@@ -123,7 +126,8 @@ async fn adopt_hub(engine: web::Data<SyncEngine>) -> ApiResult<HttpResponse> {
 }
 
 /// The productions on the hub (name, client, venue, load-in, row counts, lock).
-async fn hub_productions(engine: web::Data<SyncEngine>) -> ApiResult<HttpResponse> {
+async fn hub_productions(slot: web::Data<SyncSlot>) -> ApiResult<HttpResponse> {
+    let engine = slot.engine();
     let list = engine.hub_productions().await?;
     Ok(HttpResponse::Ok().json(json!({ "productions": list })))
 }
@@ -131,10 +135,11 @@ async fn hub_productions(engine: web::Data<SyncEngine>) -> ApiResult<HttpRespons
 /// Starts a pre-show download (`{"lock": true}` to lock the production to this box after);
 /// answers 202 at once, progress in `GET /api/sync/status` (`download`).
 async fn download(
-    engine: web::Data<SyncEngine>,
+    slot: web::Data<SyncSlot>,
     id: web::Path<String>,
     body: Result<JsonObject, ApiError>,
 ) -> ApiResult<HttpResponse> {
+    let engine = slot.engine();
     // No body means the defaults; a body that is there must be a valid JSON object.
     let body = match body {
         Ok(body) => body.0,
@@ -172,7 +177,7 @@ async fn download(
     }
     let production = id.into_inner();
     engine.note_download_queued(&production);
-    let runner = engine.get_ref().clone();
+    let runner = engine.clone();
     let started = production.clone();
     tokio::spawn(async move {
         if let Err(err) = runner.download(&production, lock).await {
@@ -182,12 +187,14 @@ async fn download(
     Ok(HttpResponse::Accepted().json(json!({ "started": started, "lock": lock })))
 }
 
-async fn lock(engine: web::Data<SyncEngine>, id: web::Path<String>) -> ApiResult<HttpResponse> {
+async fn lock(slot: web::Data<SyncSlot>, id: web::Path<String>) -> ApiResult<HttpResponse> {
+    let engine = slot.engine();
     let production = engine.set_lock(&id, true).await?;
     Ok(HttpResponse::Ok().json(json!({ "productionId": production, "locked": true })))
 }
 
-async fn unlock(engine: web::Data<SyncEngine>, id: web::Path<String>) -> ApiResult<HttpResponse> {
+async fn unlock(slot: web::Data<SyncSlot>, id: web::Path<String>) -> ApiResult<HttpResponse> {
+    let engine = slot.engine();
     let production = engine.set_lock(&id, false).await?;
     Ok(HttpResponse::Ok().json(json!({ "productionId": production, "locked": false })))
 }

@@ -55,6 +55,16 @@ impl TestApp {
         spawn_with(Config::for_tests(&data_dir), dir).await
     }
 
+    /// [`TestApp::restart`] with the configuration changed as `configure` says.
+    pub async fn restart_with(mut self, configure: impl FnOnce(&mut Config)) -> TestApp {
+        let dir = self._dir.take();
+        let data_dir = self.data_dir.clone();
+        self.stop().await;
+        let mut config = Config::for_tests(&data_dir);
+        configure(&mut config);
+        spawn_with(config, dir).await
+    }
+
     pub async fn stop(self) {
         self.handle.stop().await;
         self.served
@@ -137,6 +147,21 @@ impl TestApp {
             )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
+        id
+    }
+
+    /// [`TestApp::create_production`] signed in with `cookie`.
+    pub async fn create_production_as(&self, cookie: &str, name: &str) -> String {
+        let id = uuid_like(name);
+        let response = self
+            .client
+            .post(format!("{}/api/productions", self.address))
+            .header(reqwest::header::COOKIE, cookie)
+            .json(&json!({"id": id, "name": name, "client": "ACME"}))
+            .send()
+            .await
+            .expect("request is answered");
+        assert_eq!(response.status(), StatusCode::CREATED);
         id
     }
 }

@@ -95,6 +95,16 @@ fn tls_connector(ca_file: Option<&Path>) -> Result<tokio_postgres_rustls::MakeRu
     Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
 }
 
+/// What [`HubTarget::probe`] found.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HubProbe {
+    pub server_version: String,
+    /// The database already holds a Venuebox hub (else the first sync creates it).
+    pub has_hub: bool,
+    pub millis: u64,
+}
+
 /// How to reach the hub.
 #[derive(Clone)]
 pub struct HubTarget {
@@ -188,6 +198,25 @@ impl HubTarget {
         };
         client.batch_execute(SESSION_LIMITS).await?;
         Ok(client)
+    }
+
+    /// Checks that the hub answers, without changing it (no migration): for the console's
+    /// "test connection" before a URL is saved. Reports the server's version, whether it
+    /// already holds a Venuebox hub, and how long the check took.
+    pub async fn probe(&self) -> Result<HubProbe> {
+        let started = std::time::Instant::now();
+        let client = self.open(None).await?;
+        let row = client
+            .query_one(
+                "SELECT current_setting('server_version'), to_regclass('hub_changes') IS NOT NULL",
+                &[],
+            )
+            .await?;
+        Ok(HubProbe {
+            server_version: row.get(0),
+            has_hub: row.get(1),
+            millis: started.elapsed().as_millis() as u64,
+        })
     }
 
     /// A connection for pushes and pulls, with the hub's schema migrated.
