@@ -159,6 +159,20 @@ pub enum Command {
         )]
         url: String,
     },
+    /// The crew's web app on a running box (admin): install a build, roll back, show what
+    /// is served.
+    Ui {
+        #[command(subcommand)]
+        action: UiAction,
+        /// The box's address.
+        #[arg(
+            long,
+            global = true,
+            default_value = "http://127.0.0.1:3010",
+            env = "VENUEBOX_URL"
+        )]
+        url: String,
+    },
     /// Print configuration.
     Config {
         #[command(subcommand)]
@@ -202,6 +216,17 @@ pub enum TokenAction {
     List,
     /// Revoke a token by id; it stops working at once.
     Revoke { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UiAction {
+    /// Install a built crew app (its `dist/` folder, or a .zip or .tar.gz of it); served at
+    /// once, the previous one kept for `ui rollback`.
+    Install { path: PathBuf },
+    /// Serve the previous app again.
+    Rollback,
+    /// What is installed and served.
+    Status,
 }
 
 #[derive(Debug, Args)]

@@ -89,6 +89,7 @@ fn run() -> anyhow::Result<()> {
             commands::reset_passphrase(&config.storage.data_dir, &role, stdin)
         }
         Command::Token { action, url } => commands::tokens(&url, action),
+        Command::Ui { action, url } => commands::crew_app(&url, action),
         Command::Export {
             production,
             out,

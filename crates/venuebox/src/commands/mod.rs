@@ -6,16 +6,19 @@
 //! * [`transfer`]: `export`, `import` of a JSON export; [`workbook`]: `import` of an edited
 //!   `.xlsx` export.
 //! * [`sync`]: `sync --once`, `status`, `productions`, `download`, `lock`, `unlock`.
+//! * [`crew_app`]: `ui install|rollback|status`.
 use anyhow::Context;
 
 pub mod client;
 pub mod credentials;
+pub mod crew_app;
 pub mod sync;
 pub mod transfer;
 pub mod workbook;
 
 pub use client::health;
 pub use credentials::{reset_passphrase, tokens};
+pub use crew_app::crew_app;
 pub use sync::{adopt_hub, download, productions, set_lock, status, sync_once};
 pub use transfer::{export, import};
 pub use workbook::{WorkbookImport, import_workbook};

@@ -1135,3 +1135,92 @@ fn https_with_the_boxs_own_certificate_and_plain_http_redirects() {
     assert!(served.log().contains(&logged_fingerprint));
     stop(served);
 }
+
+#[test]
+fn ui_install_puts_a_built_folder_on_the_running_box_and_rolls_it_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let admin = [("VENUEBOX_ADMIN_PASSPHRASE", "provisioned admin secret")];
+    let served = serve_with(dir.path(), &[], &admin);
+    let ui = |args: &[&str]| {
+        Command::new(BIN)
+            .arg("ui")
+            .args(args)
+            .args(["--url", &served.base])
+            .env("VENUEBOX_ADMIN_PASSPHRASE", "provisioned admin secret")
+            .output()
+            .unwrap()
+    };
+    let build = |marker: &str| {
+        let app = tempfile::tempdir().unwrap();
+        std::fs::write(app.path().join("index.html"), marker).unwrap();
+        std::fs::create_dir(app.path().join("assets")).unwrap();
+        std::fs::write(app.path().join("assets/app.js"), "1").unwrap();
+        app
+    };
+    let cookie = block_on(async {
+        let response = reqwest::Client::new()
+            .post(format!("{}/api/auth/login", served.base))
+            .json(&json!({"passphrase": "provisioned admin secret"}))
+            .send()
+            .await
+            .unwrap();
+        response.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned()
+    });
+    let home = || {
+        block_on(async {
+            reqwest::Client::new()
+                .get(format!("{}/", served.base))
+                .header("accept", "text/html")
+                .header("cookie", &cookie)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        })
+    };
+    let first = build("first crew app");
+    let out = ui(&["install", first.path().to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("installed"));
+    assert_eq!(home(), "first crew app", "served without a restart");
+    let second = build("second crew app");
+    assert!(
+        ui(&["install", second.path().to_str().unwrap()])
+            .status
+            .success()
+    );
+    assert_eq!(home(), "second crew app");
+    let status = String::from_utf8_lossy(&ui(&["status"]).stdout).into_owned();
+    assert!(status.contains("serving: installed"), "{status}");
+    assert!(ui(&["rollback"]).status.success());
+    assert_eq!(home(), "first crew app");
+    // A folder holding a symlink is refused before anything is sent.
+    std::os::unix::fs::symlink("/etc/passwd", second.path().join("passwd")).unwrap();
+    let out = ui(&["install", second.path().to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("symlink"));
+    // A file that is no archive is refused by the box, with its reason.
+    let junk = dir.path().join("app.zip");
+    std::fs::write(&junk, "not a zip").unwrap();
+    let out = ui(&["install", junk.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not a .zip or .tar.gz"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(home(), "first crew app");
+    stop(served);
+}
