@@ -9,7 +9,7 @@ import { mkdirSync } from 'node:fs';
 import net from 'node:net';
 import { after, before, test } from 'node:test';
 import { chromium } from 'playwright-core';
-import { Box, sleep } from './harness.mjs';
+import { Box, until } from './harness.mjs';
 
 const PG = process.env.VENUEBOX_TEST_PG;
 if (!PG) throw new Error('set VENUEBOX_TEST_PG (scripts/test.sh does) to a PostgreSQL server URL');
@@ -44,18 +44,6 @@ class Outage {
   }
   restore() { this.up = true; }
   close() { this.down(); this.server.close(); }
-}
-
-// Waits until `check()` returns something truthy; fails with `what` after `ms`.
-async function until(what, check, ms = 30000) {
-  const deadline = Date.now() + ms;
-  let last;
-  while (Date.now() < deadline) {
-    last = await check();
-    if (last) return last;
-    await sleep(200);
-  }
-  throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(last)})`);
 }
 
 const database = `venuebox_admin_page_${process.pid}_${Date.now()}`;

@@ -27,18 +27,20 @@ export class Box {
     const child = spawn(BIN, ['serve', '--listen', `127.0.0.1:${port}`, '--no-mdns', '--auth-mode', auth,
       '--data-dir', join(dir, 'data'), '--config', config],
     { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
+    const output = { log: '' };
     const base = await new Promise((resolve, reject) => {
-      let log = '';
-      const timer = setTimeout(() => reject(new Error(`no start-up line:\n${log}`)), 60000);
+      const timer = setTimeout(() => reject(new Error(`no start-up line:\n${output.log}`)), 60000);
       child.stderr.on('data', (chunk) => {
-        log += chunk;
-        const match = /serving on (http:\/\/127\.0\.0\.1:\d+)/.exec(log);
+        output.log += chunk;
+        const match = /serving on (http:\/\/127\.0\.0\.1:\d+)/.exec(output.log);
         if (match) { clearTimeout(timer); resolve(match[1]); }
       });
-      child.on('exit', (code) => reject(new Error(`exited ${code}:\n${log}`)));
+      child.on('exit', (code) => reject(new Error(`exited ${code}:\n${output.log}`)));
     });
     child.stderr.resume();
-    return new Box(dir, child, base);
+    const box = new Box(dir, child, base);
+    box.output = output;
+    return box;
   }
 
   async stop({ keepData = false } = {}) {
@@ -97,3 +99,15 @@ export function next(socket, event, test = () => true, ms = 10000) {
 }
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// Waits until `check()` returns something truthy; fails with `what` after `ms`.
+export async function until(what, check, ms = 30000) {
+  const deadline = Date.now() + ms;
+  let last;
+  while (Date.now() < deadline) {
+    last = await check();
+    if (last) return last;
+    await sleep(200);
+  }
+  throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(last)})`);
+}

@@ -51,7 +51,8 @@ async function loadTokens() {
   const tokens = await getJson("/api/auth/tokens");
   const body = $("tokens");
   body.replaceChildren();
-  for (const t of tokens) {
+  // Revoked tokens are history, not access: the list is of what can still sign in.
+  for (const t of tokens.filter((token) => !token.revokedAt)) {
     const row = document.createElement("tr");
     cell(row, t.name);
     cell(row, t.role);
@@ -82,11 +83,12 @@ $("token-form").addEventListener("submit", (event) => {
       body: JSON.stringify({ text: link }),
     });
     if (!response.ok) throw new Error(`QR code: ${response.status}`);
-    const svg = await response.blob();
+    // A data: URL (the Content-Security-Policy allows images from the box and data: only).
+    const svg = `data:image/svg+xml,${encodeURIComponent(await response.text())}`;
     const shown = $("token-shown");
     shown.hidden = false;
     $("token-secret").textContent = made.token;
-    $("token-qr").src = URL.createObjectURL(svg);
+    $("token-qr").src = svg;
     say("token-result", `Token for ${made.name} (${made.role}) made. It is shown only now: scan or copy it.`, true);
     $("token-name").value = "";
     await loadTokens();
@@ -97,7 +99,10 @@ $("token-hide").addEventListener("click", () => {
   $("token-shown").hidden = true;
   $("token-secret").textContent = "";
   $("token-qr").removeAttribute("src");
+  loadTokens().catch((error) => say("token-result", error.message, false));
 });
+
+$("tokens-refresh").addEventListener("click", act("token-result", loadTokens));
 
 // ---- The hub's productions ----------------------------------------------------------------
 

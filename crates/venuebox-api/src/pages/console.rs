@@ -78,7 +78,7 @@ pub fn admin(node_name: &str, open_mode: bool) -> String {
   <p id="token-secret"></p>
   <button type="button" class="secondary" id="token-hide">Done, hide it</button>
 </div>
-<p id="token-result" role="status"></p>
+<p><button type="button" class="secondary" id="tokens-refresh">Refresh</button> <span id="token-result" role="status"></span></p>
 <div class="scroll"><table>
   <thead><tr><th>Device</th><th>Role</th><th>Created</th><th>Last used</th><th></th></tr></thead>
   <tbody id="tokens"></tbody>

@@ -17,7 +17,7 @@ pub const SIGN_IN_JS: &str = include_str!("../../assets/sign-in.js");
 /// What every page of the box looks like; a page adds its own rules after it.
 const BASE_STYLE: &str = r#"
   body { font-family: system-ui, sans-serif; background: #111; color: #eee; margin: 0 auto;
-         padding: 1rem; max-width: 64rem; line-height: 1.4; }
+         padding: 1rem; max-width: 64rem; line-height: 1.4; overflow-wrap: anywhere; }
   h1 { font-size: 1.4rem; } h2 { font-size: 1.1rem; margin-top: 2rem; border-top: 1px solid #333;
        padding-top: 1rem; }
   a { color: #79b8ff; }
