@@ -68,6 +68,26 @@ for path in /api/productions/x/workbook /api/productions/x/%77orkbook /productio
 done
 expect "stranger: GET /api/%70roductions" "401" "$base/api/%70roductions"
 expect "stranger: GET /%70roductions" "401" "$base/%70roductions"
+# The console's API: the box's name and hub, the crew app, logs, clients, backups by name.
+for path in /api/admin/node /api/%61dmin/node /admin/%6Eode /api/admin/logs /api/admin/%6Cogs \
+    /api/admin/clients /api/admin/app /api/admin/%61pp /api/admin/setup /api/admin/backups/x.db; do
+    expect "editor: GET $path" "403 404 405" "${editor[@]}" "$base$path"
+    expect "stranger: GET $path" "401 404 405" "$base$path"
+done
+tgz=(-H 'Content-Type: application/gzip')
+printf 'x' | gzip > "$data/app.tgz"
+for path in /api/admin/app /api/%61dmin/app /api/admin/%61pp /admin/app /api/admin/app/rollback; do
+    expect "editor: POST $path" "403 404" "${editor[@]}" "${tgz[@]}" --data-binary @"$data/app.tgz" "$base$path"
+    expect "stranger: POST $path" "401 404" "${tgz[@]}" --data-binary @"$data/app.tgz" "$base$path"
+done
+for path in /api/admin/node /api/admin/%6Eode; do
+    expect "editor: PUT $path" "403 404" "${editor[@]}" "${json[@]}" -X PUT \
+        -d '{"hubUrl":"postgres://attacker@evil.example/db"}' "$base$path"
+done
+# A device token is no better in a cookie than in a header, and a wrong one is refused.
+expect "stranger: POST /api/auth/token (made up)" "401" "${json[@]}" -d '{"token":"vbx_0000"}' \
+    "$base/api/auth/token"
+expect "stranger: venuebox_token cookie (made up)" "401" -b "venuebox_token=vbx_0000" "$base/api/productions"
 # The admin passphrase still works, so no editor replaced it.
 expect "admin signs in with the original passphrase" "200" "${json[@]}" \
     -d "{\"passphrase\":\"$admin_pass\"}" "$base/api/auth/login"

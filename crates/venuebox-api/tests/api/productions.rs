@@ -149,11 +149,15 @@ async fn deleting_a_production_removes_its_children() {
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    // Its lists are empty (a list of a show not on the box answers `200 []`, as the old
+    // server did), and the show itself is gone.
     let (status, body) = app
         .get(&format!("/api/sources/production/{production}"))
         .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, json!([]));
+    let (status, _) = app.get(&format!("/api/productions/{production}")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_eq!(body["code"], json!("PRODUCTION_NOT_FOUND"));
     // The crew app deletes again when it hears production:deleted: a clean 404, not a 500.
     let (status, _) = app.delete(&format!("/api/productions/{production}")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
