@@ -588,3 +588,64 @@ async fn lists_of_an_unknown_production_answer_an_empty_list_as_the_old_server_d
     assert_eq!(status, StatusCode::NOT_FOUND);
     app.stop().await;
 }
+
+/// The console lists who holds a realtime socket: role, the name the app gave in
+/// `production:join`, the kind of credential (never the secret), the address.
+#[actix_web::test]
+async fn connected_clients_are_listed_by_role_and_name_without_their_secrets() {
+    use futures_util::{SinkExt, StreamExt};
+    let app = locked_app(|_| {}).await;
+    let admin = sign_in(&app, ADMIN).await;
+    let (_, made) = call(
+        &app,
+        Method::POST,
+        "/api/auth/tokens",
+        Some(&admin),
+        Some(&json!({"name": "Camera 3 laptop", "role": "viewer"})),
+    )
+    .await;
+    let token = made["token"].as_str().unwrap().to_owned();
+    let production = app.create_production_as(&admin, "Clients").await;
+    let (_, mut socket) = awc::Client::new()
+        .ws(format!(
+            "{}/socket.io/?EIO=4&transport=websocket",
+            app.address.replace("http", "ws")
+        ))
+        .header("authorization", format!("Bearer {token}"))
+        .connect()
+        .await
+        .expect("the viewer's socket opens");
+    socket.next().await.unwrap().unwrap(); // Engine.IO open
+    socket
+        .send(awc::ws::Message::Text("40".into()))
+        .await
+        .unwrap();
+    socket.next().await.unwrap().unwrap(); // Socket.IO connect
+    let join = format!(
+        r#"42["production:join",{{"productionId":"{production}","userId":"u7","userName":"Sam at camera 3"}}]"#
+    );
+    socket
+        .send(awc::ws::Message::Text(join.into()))
+        .await
+        .unwrap();
+    let mut listed = Value::Null;
+    for _ in 0..50 {
+        let (_, clients) = call(&app, Method::GET, "/api/admin/clients", Some(&admin), None).await;
+        if clients["clients"][0]["presentIn"][0]["userName"] == "Sam at camera 3" {
+            listed = clients;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let client = &listed["clients"][0];
+    assert_eq!(client["role"], "viewer", "{listed}");
+    assert_eq!(
+        client["credential"],
+        format!("token:{}", made["id"].as_str().unwrap())
+    );
+    assert_eq!(client["address"], "127.0.0.1");
+    assert_eq!(client["presentIn"][0]["productionId"], production.as_str());
+    assert!(!listed.to_string().contains(&token), "never the secret");
+    drop(socket);
+    app.stop().await;
+}
