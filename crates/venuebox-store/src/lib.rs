@@ -422,3 +422,76 @@ impl Store {
         drop(self.inner.lock.lock().expect("data folder lock").take());
     }
 }
+
+#[cfg(test)]
+mod migration_tests {
+    use super::*;
+
+    /// V7 rebuilds the JSON tables without their checks: a database made by V1–V6 keeps every
+    /// row, its rowid (lists page by it) and its clocks, and the outbox its entries.
+    #[test]
+    fn dropping_the_json_checks_keeps_every_row_and_its_rowid() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DATABASE_FILE);
+        let mut conn = open_writer_connection(&path).unwrap();
+        embedded::migrations::runner()
+            .set_grouped(true)
+            .set_target(refinery::Target::Version(6))
+            .run(&mut conn)
+            .unwrap();
+        conn.execute_batch(
+            "INSERT INTO entities (rowid, uuid, kind, production_id, data, created_at, updated_at, clocks)
+                 VALUES (41, 'u1', 'source', 'p1', '{\"name\":\"CAM 1\"}', 't', 't', '{\"name\":\"c1\"}'),
+                        (7, 'u2', 'source', 'p1', '{\"name\":\"CAM 2\"}', 't', 't', '{}');
+             INSERT INTO sync_outbox (node_seq, op, kind, uuid, fields, clocks, bases, created_at, replay)
+                 VALUES (3, 'upsert', 'source', 'u1', '{}', '{}', '{}', 't', 1);",
+        )
+        .unwrap();
+        let invalid = conn.execute(
+            "INSERT INTO entities (uuid, kind, data, created_at, updated_at) VALUES ('x', 'k', 'not json', 't', 't')",
+            [],
+        );
+        assert!(invalid.is_err(), "V6 still checks");
+        migrate(&mut conn, &path).unwrap();
+        let rows: Vec<(i64, String, String, String)> = conn
+            .prepare("SELECT rowid, uuid, data, clocks FROM entities ORDER BY rowid")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(
+            rows,
+            vec![
+                (7, "u2".into(), r#"{"name":"CAM 2"}"#.into(), "{}".into()),
+                (
+                    41,
+                    "u1".into(),
+                    r#"{"name":"CAM 1"}"#.into(),
+                    r#"{"name":"c1"}"#.into()
+                ),
+            ]
+        );
+        let replay: i64 = conn
+            .query_row(
+                "SELECT replay FROM sync_outbox WHERE node_seq = 3",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(replay, 1);
+        let indexes: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN \
+                 ('entities_by_production', 'entities_by_kind', 'sync_outbox_by_uuid')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(indexes, 3);
+        let check: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(check, "ok");
+    }
+}
