@@ -1,8 +1,9 @@
 //! Installing the crew's built web app on the box: from an upload in the console or from
 //! `venuebox ui install FILE|DIR` (which packs a folder and uploads it).
 //!
-//! An archive (`.zip` or `.tar.gz`, told apart by their first bytes) is checked whole before
-//! anything is written: at most [`MAX_FILES`] entries and [`MAX_UNPACKED_BYTES`] unpacked,
+//! An archive (`.zip` or `.tar.gz`, told apart by their first bytes) is checked whole (names,
+//! kinds and sizes) before anything is written, then streamed to disk file by file, so
+//! installing holds no more than the upload in memory: at most [`MAX_FILES`] entries and [`MAX_UNPACKED_BYTES`] unpacked,
 //! every path relative and inside the folder (no `..`, no absolute path, no drive, no
 //! backslash), no symlink, hard link or device, and an `index.html` at the top (or at the top
 //! of the one folder everything is in, as `dist/` in a zipped build). It is unpacked into a
@@ -57,12 +58,6 @@ pub struct AppSlot {
     changing: std::sync::Mutex<()>,
 }
 
-/// One checked entry of an archive.
-struct Entry {
-    path: PathBuf,
-    data: Vec<u8>,
-}
-
 impl AppSlot {
     pub fn open(data_dir: &Path, configured: Option<PathBuf>) -> AppSlot {
         let root = data_dir.join(UI_DIR);
@@ -105,18 +100,22 @@ impl AppSlot {
 
     /// Checks `archive`, unpacks it as a new release and serves it at once.
     pub fn install(&self, archive: &[u8]) -> Result<Release, InstallError> {
-        let entries = read_archive(archive)?;
+        let checked = check_archive(archive)?;
         let _one = self.changing.lock().unwrap_or_else(|p| p.into_inner());
         let releases = self.root.join(RELEASES);
         std::fs::create_dir_all(&releases)?;
         let name = release_name(&releases);
+        // Unpacked beside the releases under a name no pointer can hold, so nothing serves
+        // it until it is whole; removed on any failure.
         let incoming = releases.join(format!(".incoming-{name}"));
         let _ = std::fs::remove_dir_all(&incoming);
-        let written = write_release(&incoming, &entries);
-        if let Err(err) = written {
-            let _ = std::fs::remove_dir_all(&incoming);
-            return Err(err.into());
-        }
+        let (files, bytes) = match unpack(archive, &checked, &incoming) {
+            Ok(counts) => counts,
+            Err(err) => {
+                let _ = std::fs::remove_dir_all(&incoming);
+                return Err(err);
+            }
+        };
         std::fs::rename(&incoming, releases.join(&name))?;
         let old = read_pointer(&self.root, CURRENT);
         write_pointer(&self.root, CURRENT, &name)?;
@@ -125,11 +124,10 @@ impl AppSlot {
         }
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = Some(releases.join(&name));
         self.remove_unreferenced();
-        let bytes = entries.iter().map(|e| e.data.len() as u64).sum();
-        tracing::info!(release = %name, files = entries.len(), bytes, "crew app installed");
+        tracing::info!(release = %name, files, bytes, "crew app installed");
         Ok(Release {
             release: name,
-            files: entries.len(),
+            files,
             bytes,
         })
     }
@@ -231,18 +229,6 @@ fn describe_release(dir: &Path, name: String) -> Option<Release> {
     })
 }
 
-fn write_release(dir: &Path, entries: &[Entry]) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    for entry in entries {
-        let file = dir.join(&entry.path);
-        if let Some(parent) = file.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        std::fs::write(&file, &entry.data)?;
-    }
-    Ok(())
-}
-
 /// An entry's path, if it stays inside the folder: relative, made of plain names only.
 fn safe_path(raw: &str) -> Result<PathBuf, InstallError> {
     let refuse = |why: &str| InstallError::Invalid(format!("{raw:?} {why}"));
@@ -271,21 +257,26 @@ fn safe_path(raw: &str) -> Result<PathBuf, InstallError> {
     Ok(path)
 }
 
-/// Reads and checks every entry of a `.zip` or `.tar.gz`.
-fn read_archive(bytes: &[u8]) -> Result<Vec<Entry>, InstallError> {
-    let entries = if bytes.starts_with(b"PK\x03\x04") {
-        read_zip(bytes)?
-    } else if bytes.starts_with(&[0x1f, 0x8b]) {
-        read_tar_gz(bytes)?
-    } else {
-        return Err(InstallError::Invalid(
-            "not a .zip or .tar.gz archive of the built app".into(),
-        ));
-    };
-    strip_common_folder(entries)
+/// Which of the two archive formats, by its first bytes.
+#[derive(Clone, Copy)]
+enum Format {
+    Zip,
+    TarGz,
 }
 
-/// Counts an entry against the limits as it is read.
+fn format_of(bytes: &[u8]) -> Result<Format, InstallError> {
+    if bytes.starts_with(b"PK\x03\x04") {
+        Ok(Format::Zip)
+    } else if bytes.starts_with(&[0x1f, 0x8b]) {
+        Ok(Format::TarGz)
+    } else {
+        Err(InstallError::Invalid(
+            "not a .zip or .tar.gz archive of the built app".into(),
+        ))
+    }
+}
+
+/// Counts the entries against the limits, by their declared sizes.
 struct Budget {
     files: usize,
     bytes: u64,
@@ -310,115 +301,144 @@ impl Budget {
     }
 }
 
-/// Reads at most `declared` bytes (+1, to notice a lie) of an entry.
-fn read_bounded(reader: impl Read, declared: u64, name: &str) -> Result<Vec<u8>, InstallError> {
-    let mut data = Vec::with_capacity(declared.min(16 * 1024 * 1024) as usize);
-    reader
-        .take(declared.saturating_add(1))
-        .read_to_end(&mut data)?;
-    if data.len() as u64 != declared {
-        return Err(InstallError::Invalid(format!(
-            "{name:?} is not the size its header says"
-        )));
-    }
-    Ok(data)
-}
-
-fn read_zip(bytes: &[u8]) -> Result<Vec<Entry>, InstallError> {
-    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes))
-        .map_err(|e| InstallError::Invalid(format!("the .zip cannot be read: {e}")))?;
+/// One pass over an archive: every entry is checked (a safe path, a plain file or folder,
+/// within the budget) and each file handed to `visit` with its path, its declared size and
+/// a reader of its contents, which `visit` may leave unread. Nothing is held in memory but
+/// the upload itself.
+fn each_file(
+    bytes: &[u8],
+    format: Format,
+    mut visit: impl FnMut(&Path, u64, &mut dyn Read) -> Result<(), InstallError>,
+) -> Result<(), InstallError> {
     let mut budget = Budget { files: 0, bytes: 0 };
-    let mut entries = Vec::new();
-    for index in 0..archive.len() {
-        let file = archive
-            .by_index(index)
-            .map_err(|e| InstallError::Invalid(format!("the .zip cannot be read: {e}")))?;
-        let name = file
-            .name()
-            .map_err(|e| InstallError::Invalid(format!("an entry's name cannot be read: {e}")))?
-            .into_owned();
-        if file.is_symlink() {
-            return Err(InstallError::Invalid(format!("{name:?} is a symlink")));
+    match format {
+        Format::Zip => {
+            let unreadable = |e: zip::result::ZipError| {
+                InstallError::Invalid(format!("the .zip cannot be read: {e}"))
+            };
+            let mut archive =
+                zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(unreadable)?;
+            for index in 0..archive.len() {
+                let mut file = archive.by_index(index).map_err(unreadable)?;
+                let name = file
+                    .name()
+                    .map_err(|e| {
+                        InstallError::Invalid(format!("an entry's name cannot be read: {e}"))
+                    })?
+                    .into_owned();
+                if file.is_symlink() {
+                    return Err(InstallError::Invalid(format!("{name:?} is a symlink")));
+                }
+                let path = safe_path(&name)?;
+                if file.is_dir() {
+                    continue;
+                }
+                budget.take(file.size())?;
+                let size = file.size();
+                visit(&path, size, &mut file)?;
+            }
         }
-        let path = safe_path(&name)?;
-        if file.is_dir() {
-            continue;
+        Format::TarGz => {
+            let unreadable = |e: std::io::Error| {
+                InstallError::Invalid(format!("the .tar.gz cannot be read: {e}"))
+            };
+            let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes));
+            for entry in archive.entries().map_err(unreadable)? {
+                let mut entry = entry.map_err(unreadable)?;
+                let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+                let path = safe_path(&name)?;
+                match entry.header().entry_type() {
+                    tar::EntryType::Directory => continue,
+                    tar::EntryType::Regular | tar::EntryType::Continuous => {}
+                    // pax and GNU long-name headers are read by the tar crate itself.
+                    tar::EntryType::XHeader | tar::EntryType::XGlobalHeader => continue,
+                    tar::EntryType::Symlink => {
+                        return Err(InstallError::Invalid(format!("{name:?} is a symlink")));
+                    }
+                    tar::EntryType::Link => {
+                        return Err(InstallError::Invalid(format!("{name:?} is a hard link")));
+                    }
+                    _ => {
+                        return Err(InstallError::Invalid(format!(
+                            "{name:?} is not a plain file or folder"
+                        )));
+                    }
+                }
+                let size = entry.size();
+                budget.take(size)?;
+                visit(&path, size, &mut entry)?;
+            }
         }
-        budget.take(file.size())?;
-        let size = file.size();
-        let data = read_bounded(file, size, &name)?;
-        entries.push(Entry { path, data });
     }
-    Ok(entries)
+    Ok(())
 }
 
-fn read_tar_gz(bytes: &[u8]) -> Result<Vec<Entry>, InstallError> {
-    let unreadable =
-        |e: std::io::Error| InstallError::Invalid(format!("the .tar.gz cannot be read: {e}"));
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes));
-    let mut budget = Budget { files: 0, bytes: 0 };
-    let mut entries = Vec::new();
-    for entry in archive.entries().map_err(unreadable)? {
-        let entry = entry.map_err(unreadable)?;
-        let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-        let kind = entry.header().entry_type();
-        let path = safe_path(&name)?;
-        match kind {
-            tar::EntryType::Directory => continue,
-            tar::EntryType::Regular | tar::EntryType::Continuous => {}
-            // pax and GNU long-name headers are read by the tar crate itself.
-            tar::EntryType::XHeader | tar::EntryType::XGlobalHeader => continue,
-            tar::EntryType::Symlink => {
-                return Err(InstallError::Invalid(format!("{name:?} is a symlink")));
-            }
-            tar::EntryType::Link => {
-                return Err(InstallError::Invalid(format!("{name:?} is a hard link")));
-            }
-            _ => {
-                return Err(InstallError::Invalid(format!(
-                    "{name:?} is not a plain file or folder"
-                )));
-            }
-        }
-        let size = entry.size();
-        budget.take(size)?;
-        let data = read_bounded(entry, size, &name)?;
-        entries.push(Entry { path, data });
-    }
-    Ok(entries)
+/// A checked archive: its format and the folder to drop from every path (`dist/`).
+struct Checked {
+    format: Format,
+    strip: PathBuf,
 }
 
-/// `index.html` at the top, or everything in one folder with `index.html` at its top (that
-/// folder is dropped).
-fn strip_common_folder(mut entries: Vec<Entry>) -> Result<Vec<Entry>, InstallError> {
-    let at_top = |entries: &[Entry]| entries.iter().any(|e| e.path == Path::new("index.html"));
-    if at_top(&entries) {
-        return Ok(entries);
+/// Every entry checked, reading names, kinds and sizes only; then `index.html` at the top, or
+/// everything in one folder with `index.html` at its top (that folder is dropped).
+fn check_archive(bytes: &[u8]) -> Result<Checked, InstallError> {
+    let format = format_of(bytes)?;
+    let mut paths = Vec::new();
+    each_file(bytes, format, |path, _, _| {
+        paths.push(path.to_path_buf());
+        Ok(())
+    })?;
+    if paths.iter().any(|p| p == Path::new("index.html")) {
+        return Ok(Checked {
+            format,
+            strip: PathBuf::new(),
+        });
     }
-    let first = entries
+    let folder = paths
         .first()
-        .and_then(|e| e.path.components().next())
-        .map(|c| c.as_os_str().to_owned());
-    if let Some(folder) = first
-        && entries
+        .and_then(|p| p.components().next())
+        .map(|c| PathBuf::from(c.as_os_str()));
+    if let Some(folder) = folder
+        && paths
             .iter()
-            .all(|e| e.path.components().count() > 1 && e.path.starts_with(Path::new(&folder)))
+            .all(|p| p.components().count() > 1 && p.starts_with(&folder))
+        && paths.iter().any(|p| *p == folder.join("index.html"))
     {
-        for entry in &mut entries {
-            entry.path = entry
-                .path
-                .strip_prefix(Path::new(&folder))
-                .expect("checked above")
-                .to_path_buf();
-        }
-        if at_top(&entries) {
-            return Ok(entries);
-        }
+        return Ok(Checked {
+            format,
+            strip: folder,
+        });
     }
     Err(InstallError::Invalid(
         "no index.html at the top of the archive: upload the app's build folder (e.g. dist/)"
             .into(),
     ))
+}
+
+/// Writes the checked archive's files under `dir`, each streamed to its file; a file whose
+/// contents are not the size its header declared stops the install.
+fn unpack(bytes: &[u8], checked: &Checked, dir: &Path) -> Result<(usize, u64), InstallError> {
+    std::fs::create_dir_all(dir)?;
+    let (mut files, mut total) = (0, 0);
+    each_file(bytes, checked.format, |path, size, contents| {
+        let relative = path.strip_prefix(&checked.strip).unwrap_or(path);
+        let file = dir.join(relative);
+        if let Some(parent) = file.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let mut out = std::fs::File::create(&file)?;
+        let written = std::io::copy(&mut contents.take(size.saturating_add(1)), &mut out)?;
+        if written != size {
+            return Err(InstallError::Invalid(format!(
+                "{} is not the size its header says",
+                path.display()
+            )));
+        }
+        files += 1;
+        total += size;
+        Ok(())
+    })?;
+    Ok((files, total))
 }
 
 /// Packs a folder as a `.tar.gz` for upload (`venuebox ui install DIR`), refusing symlinks so
