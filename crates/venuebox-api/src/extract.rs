@@ -93,18 +93,8 @@ impl FromRequest for XlsxBody {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let declared = declared_length(req);
-        let typed = req
-            .headers()
-            .get(actix_web::http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| {
-                v.split(';')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_lowercase()
-            })
-            .is_some_and(|t| t == XLSX_TYPE || t == "application/octet-stream");
+        let typed =
+            media_type(req).is_some_and(|t| t == XLSX_TYPE || t == "application/octet-stream");
         let payload = payload.take();
         Box::pin(async move {
             if !typed {
@@ -117,6 +107,20 @@ impl FromRequest for XlsxBody {
             Ok(XlsxBody(body.to_vec()))
         })
     }
+}
+
+/// The request's media type, lowercase, without parameters (`application/zip`).
+fn media_type(req: &HttpRequest) -> Option<String> {
+    req.headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
 }
 
 /// The crew app's build as a request body: a `.zip` or `.tar.gz`, at most
@@ -138,18 +142,7 @@ impl FromRequest for ArchiveBody {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let declared = declared_length(req);
-        let typed = req
-            .headers()
-            .get(actix_web::http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| {
-                v.split(';')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_lowercase()
-            })
-            .is_some_and(|t| ARCHIVE_TYPES.contains(&t.as_str()));
+        let typed = media_type(req).is_some_and(|t| ARCHIVE_TYPES.contains(&t.as_str()));
         let payload = payload.take();
         Box::pin(async move {
             if !typed {

@@ -495,3 +495,28 @@ mod migration_tests {
         assert_eq!(check, "ok");
     }
 }
+
+#[cfg(test)]
+mod staged_restore_tests {
+    use super::*;
+
+    /// A staged backup that no longer passes its check at the next start is not applied: the
+    /// box starts on its current database, untouched, and the marker is set aside.
+    #[test]
+    fn a_staged_backup_spoiled_before_the_start_is_not_restored() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        let node = store.node_id().to_owned();
+        store.close();
+        let saved =
+            backup::snapshot(&dir.path().join(DATABASE_FILE), &dir.path().join("b")).unwrap();
+        let staged = dir.path().join("b").join(saved.file);
+        backup::stage_restore(dir.path(), &staged).unwrap();
+        std::fs::write(&staged, b"not a database any more").unwrap();
+        let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        assert_eq!(store.node_id(), node, "the current database, untouched");
+        store.close();
+        assert!(backup::staged_restore(dir.path()).is_none());
+        assert!(dir.path().join("restore-staged.failed").exists());
+    }
+}

@@ -99,6 +99,25 @@ async fn check_passphrase(store: &Store, state: &AuthState, passphrase: String) 
         .flatten()
 }
 
+/// A sign-in attempt past the limiter (per address, box-wide, hashes at once), or its refusal.
+async fn admit<'a>(
+    req: &HttpRequest,
+    state: &'a AuthState,
+) -> Result<super::limiter::Attempt<'a>, ApiError> {
+    let ip = req
+        .peer_addr()
+        .map(|a| a.ip())
+        .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    state
+        .limiter
+        .admit(ip)
+        .await
+        .map_err(|refusal| match refusal {
+            Refusal::Limited { retry_after } => ApiError::TooManyAttempts { retry_after },
+            Refusal::Busy => ApiError::SignInBusy,
+        })
+}
+
 /// The login shared by the form and the JSON endpoint: rate limit, check, start a session.
 async fn sign_in(
     req: &HttpRequest,
@@ -106,18 +125,7 @@ async fn sign_in(
     state: &AuthState,
     passphrase: String,
 ) -> Result<(Role, Cookie<'static>), ApiError> {
-    let ip = req
-        .peer_addr()
-        .map(|a| a.ip())
-        .unwrap_or(IpAddr::from([0, 0, 0, 0]));
-    let attempt = state
-        .limiter
-        .admit(ip)
-        .await
-        .map_err(|refusal| match refusal {
-            Refusal::Limited { retry_after } => ApiError::TooManyAttempts { retry_after },
-            Refusal::Busy => ApiError::SignInBusy,
-        })?;
+    let attempt = admit(req, state).await?;
     let Some(role) = check_passphrase(store, state, passphrase).await else {
         return Err(ApiError::InvalidCredentials("Wrong passphrase"));
     };
@@ -236,18 +244,7 @@ async fn token_sign_in(
         .ok_or_else(|| StoreError::MissingField {
             field: "token".into(),
         })?;
-    let ip = req
-        .peer_addr()
-        .map(|a| a.ip())
-        .unwrap_or(IpAddr::from([0, 0, 0, 0]));
-    let attempt = state
-        .limiter
-        .admit(ip)
-        .await
-        .map_err(|refusal| match refusal {
-            Refusal::Limited { retry_after } => ApiError::TooManyAttempts { retry_after },
-            Refusal::Busy => ApiError::SignInBusy,
-        })?;
+    let attempt = admit(&req, &state).await?;
     let Some((_, role)) = store.token_by_hash(hash_secret(&token)).await? else {
         return Err(ApiError::InvalidCredentials("Unknown or revoked token"));
     };
