@@ -576,22 +576,26 @@ impl SyncEngine {
         let node_id = self.store.node_id().to_owned();
         let mut applied = 0;
         let mut conflicts = 0;
-        let mut after = 0;
-        loop {
+        let mut next = self
+            .store
+            .next_push_batch(0, self.batch.load(Relaxed))
+            .await?;
+        while let Some(PushBatch { batch, cursor }) = next.take() {
             let size = self.batch.load(Relaxed);
-            let Some(PushBatch { batch, cursor }) = self.store.next_push_batch(after, size).await?
-            else {
-                break;
-            };
-            after = batch.last_seq;
             let started = clock::now_iso();
             let timer = std::time::Instant::now();
-            let report = match within(
-                call_timeout(self.settings.call_timeout, batch.count),
-                hub.push(&node_id, cursor, &batch),
-            )
-            .await
-            {
+            // The next batch is read from the outbox while the hub merges this one: the
+            // node's read and the hub's work overlap instead of adding up. It is read at the
+            // largest size this call can lead to, and read again if the call says smaller.
+            let ahead_size = (size * 2).min(PUSH_BATCH_MAX);
+            let (answer, read_ahead) = tokio::join!(
+                within(
+                    call_timeout(self.settings.call_timeout, batch.count),
+                    hub.push(&node_id, cursor, &batch),
+                ),
+                self.store.next_push_batch(batch.last_seq, ahead_size)
+            );
+            let report = match answer {
                 Ok(report) => report,
                 Err(SyncError::Timeout) => {
                     self.batch
@@ -600,8 +604,15 @@ impl SyncEngine {
                 }
                 Err(err) => return Err(err),
             };
-            self.batch
-                .store(next_batch_size(size, batch.count, timer.elapsed()), Relaxed);
+            let resized = next_batch_size(size, batch.count, timer.elapsed());
+            self.batch.store(resized, Relaxed);
+            next = match read_ahead? {
+                // The link wants a smaller batch than was read: read again.
+                Some(ahead) if ahead.batch.count > resized => {
+                    self.store.next_push_batch(batch.last_seq, resized).await?
+                }
+                ahead => ahead,
+            };
             applied += report.applied;
             conflicts += report.conflicts;
             self.store
