@@ -94,13 +94,25 @@ pub fn create(
     check_required(kind, &doc)?;
     check_unique(conn, kind, production_id.as_deref(), &uuid, &doc)?;
 
+    // The create's clock is written with the row (every field is new), so the sync outbox
+    // needs neither the row's previous clocks nor a second write to stamp them.
+    let stamp = tx.clock().map(|clock| clock.tick());
+    let clocks: Map<String, Value> = match &stamp {
+        Some(hlc) => {
+            let text = Value::String(hlc.to_string());
+            doc.keys()
+                .map(|column| (column.clone(), text.clone()))
+                .collect()
+        }
+        None => Map::new(),
+    };
     let row = NewRow {
         kind,
         uuid: &uuid,
         production_id: production_id.as_deref(),
         data: &doc,
         is_deleted: false,
-        clocks: &Map::new(),
+        clocks: &clocks,
         created_at: &now,
         updated_at: &now,
         actor: decoded.actor.as_deref(),
@@ -118,7 +130,13 @@ pub fn create(
         id: decoded.actor,
         name: decoded.actor_name,
     };
-    replica::record_local(tx, LocalChange::Create { entity: &entity })?;
+    replica::record_local(
+        tx,
+        LocalChange::Create {
+            entity: &entity,
+            stamp,
+        },
+    )?;
     record(tx, kind, &entity, Operation::Created, changed, actor)?;
     Ok(entity)
 }

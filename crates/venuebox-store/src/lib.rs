@@ -380,7 +380,10 @@ impl Store {
         let decoded = codec::decode_body(kind, body)?;
         self.write(move |tx| {
             let entity = entities::create(tx, kind, decoded, Default::default())?;
-            read::render(tx.conn(), kind, &entity)
+            match tx.last_rendered(&entity.uuid) {
+                Some(wire) => Ok(wire.clone()),
+                None => read::render(tx.conn(), kind, &entity),
+            }
         })
         .await
     }
@@ -394,7 +397,10 @@ impl Store {
         let decoded = codec::decode_body(kind, body)?;
         self.write(move |tx| {
             let entity = entities::update(tx, kind, &key, decoded)?;
-            read::render(tx.conn(), kind, &entity)
+            match tx.last_rendered(&entity.uuid) {
+                Some(wire) => Ok(wire.clone()),
+                None => read::render(tx.conn(), kind, &entity),
+            }
         })
         .await
     }

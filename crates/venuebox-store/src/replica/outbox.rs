@@ -11,6 +11,7 @@ use super::{
 use crate::clock;
 use crate::codec;
 use crate::error::{Result, StoreError};
+use crate::hlc::Hlc;
 use crate::kinds::registry;
 use crate::model::Entity;
 use crate::writer::WriteTx;
@@ -163,8 +164,11 @@ pub fn advance_node_seq(conn: &Connection, hub_last: i64) -> Result<bool> {
 
 /// How a local write changed a row, for the outbox.
 pub enum LocalChange<'a> {
-    /// A new row (every field is new).
-    Create { entity: &'a Entity },
+    /// A new row (every field is new), written with every field's clock `stamp` already.
+    Create {
+        entity: &'a Entity,
+        stamp: Option<Hlc>,
+    },
     /// Changed fields of an existing row.
     Upsert {
         entity: &'a Entity,
@@ -181,14 +185,26 @@ pub fn record_local(tx: &WriteTx<'_>, change: LocalChange<'_>) -> Result<()> {
         return Ok(());
     };
     let conn = tx.conn();
-    let hlc = clock.tick();
-    let stamp = Value::String(hlc.to_string());
-    let (op, entity, mut fields, creating) = match change {
-        LocalChange::Create { entity } => (OutboxOp::Upsert, entity, entity.data.clone(), true),
-        LocalChange::Upsert { entity, fields } => (OutboxOp::Upsert, entity, fields, false),
-        LocalChange::Delete { entity } => (OutboxOp::Delete, entity, Map::new(), false),
+    let (hlc, op, entity, mut fields, creating) = match change {
+        LocalChange::Create { entity, stamp } => {
+            let hlc = stamp.unwrap_or_else(|| clock.tick());
+            (hlc, OutboxOp::Upsert, entity, entity.data.clone(), true)
+        }
+        LocalChange::Upsert { entity, fields } => {
+            (clock.tick(), OutboxOp::Upsert, entity, fields, false)
+        }
+        LocalChange::Delete { entity } => {
+            (clock.tick(), OutboxOp::Delete, entity, Map::new(), false)
+        }
     };
-    let previous = clocks_of(conn, &entity.uuid)?;
+    let stamp = Value::String(hlc.to_string());
+    // A new row has no clocks but the ones it was written with.
+    let previous = if creating {
+        Map::new()
+    } else {
+        clocks_of(conn, &entity.uuid)?
+    };
+    let mut recreated = false;
     let mut clocks = Map::new();
     let mut bases = Map::new();
     if op == OutboxOp::Delete {
@@ -209,6 +225,7 @@ pub fn record_local(tx: &WriteTx<'_>, change: LocalChange<'_>) -> Result<()> {
     } else {
         // A row created again under an id that was deleted: it saw the tombstone.
         if creating && let Some(tombstone) = tombstones::take(conn, &entity.uuid)? {
+            recreated = true;
             fields.insert(DELETED_FIELD.into(), Value::Bool(false));
             bases.insert(DELETED_FIELD.into(), Value::String(tombstone));
         }
@@ -235,12 +252,13 @@ pub fn record_local(tx: &WriteTx<'_>, change: LocalChange<'_>) -> Result<()> {
             replay: false,
         },
     )?;
-    if op == OutboxOp::Upsert {
+    // A create wrote its clocks with the row; only a re-create adds the `_deleted` one.
+    if op == OutboxOp::Upsert && (!creating || recreated) {
         conn.prepare_cached("UPDATE entities SET clocks = json_patch(clocks, ?2) WHERE uuid = ?1")?
             .execute(params![entity.uuid, codec::json_text(&clocks)])?;
-        if registry().get(entity.kind).is_some_and(|k| k.is_production) {
-            holdings::hold(conn, &entity.uuid)?;
-        }
+    }
+    if op == OutboxOp::Upsert && registry().get(entity.kind).is_some_and(|k| k.is_production) {
+        holdings::hold(conn, &entity.uuid)?;
     }
     Ok(())
 }
