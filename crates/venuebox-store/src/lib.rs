@@ -123,7 +123,7 @@ const EVENT_BUFFER: usize = 4096;
 
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
-    /// Read-only connections kept open for concurrent reads.
+    /// The most read-only connections open at once (opened as concurrent reads need them).
     pub readers: usize,
 }
 
@@ -233,9 +233,11 @@ impl Store {
         }
         let node_id = seed::ensure_node_id(&conn)?;
         seed::ensure_seeded(&mut conn)?;
-        let readers = (0..options.readers.max(1))
-            .map(|_| open_reader(&path))
-            .collect::<Result<Vec<_>>>()?;
+        // One reader now (a database that cannot be read fails the start); the others are
+        // opened when concurrent reads first need them, so an idle box holds one connection's
+        // schema and page cache rather than four.
+        let readers = vec![open_reader(&path)?];
+        let reader_limit = options.readers.max(1);
         let clock = Arc::new(hlc::HlcClock::new(
             &node_id,
             replica::outbox::persisted_clock(&conn)?.as_deref(),
@@ -252,7 +254,7 @@ impl Store {
                 clock,
                 writer,
                 writer_thread: Mutex::new(Some(handle)),
-                reader_slots: Semaphore::new(readers.len()),
+                reader_slots: Semaphore::new(reader_limit),
                 readers: Mutex::new(readers),
                 events,
             }),
@@ -320,7 +322,8 @@ impl Store {
             let pooled = inner.readers.lock().expect("reader pool lock").pop();
             let conn = match pooled {
                 Some(conn) => conn,
-                // A reader was lost to a panic; open a fresh one.
+                // Every open reader is busy (there are fewer than the limit), or one was lost
+                // to a panic: open another.
                 None => open_reader(&inner.path)?,
             };
             let result = op(&conn);

@@ -224,6 +224,45 @@ async fn the_default_limit_is_one_mebibyte() {
     app.stop().await;
 }
 
+/// A compressed body is not inflated (the box is built without actix's decompression): it is
+/// refused as the bytes it is, with a JSON 4xx, and nothing is stored. A small gzip body that
+/// would inflate past the limit therefore cannot get around it either.
+#[actix_web::test]
+async fn a_compressed_body_is_refused_not_inflated() {
+    use std::io::Write;
+    let app = spawn_app().await;
+    let production = app.create_production("Compressed").await;
+    let body = json!({"productionId": production, "type": "t", "name": "n",
+                      "note": "x".repeat(4 * 1024 * 1024)});
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gzip.write_all(body.to_string().as_bytes()).unwrap();
+    let packed = gzip.finish().unwrap();
+    assert!(packed.len() < 64 * 1024, "{} bytes packed", packed.len());
+    let response = app
+        .client
+        .post(format!("{}/api/sends", app.address))
+        .header("content-type", "application/json")
+        .header("content-encoding", "gzip")
+        .body(packed)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let answer: Value = response.json().await.expect("the refusal is JSON");
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert_eq!(answer["code"], json!("MALFORMED_JSON"), "{answer}");
+    let (status, sends) = app
+        .request(
+            Method::GET,
+            &format!("/api/sends/production/{production}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(sends, json!([]));
+    app.stop().await;
+}
+
 /// The OpenAPI document is generated from the registry: every family the box serves is in it,
 /// and every path in it is a route of the box (a made-up key gives the kind's own 404, never
 /// "Route not found").
