@@ -229,10 +229,15 @@ pub fn record_local(tx: &WriteTx<'_>, change: LocalChange<'_>) -> Result<()> {
             fields.insert(DELETED_FIELD.into(), Value::Bool(false));
             bases.insert(DELETED_FIELD.into(), Value::String(tombstone));
         }
+        // A field's base is left out when the row held no clock for it (a new row, a value
+        // never changed since seeding): the hub reads a missing base as "" (venuebox_concurrent),
+        // and a create's entry is then about a third smaller to store, send and parse.
         for column in fields.keys() {
             clocks.insert(column.clone(), stamp.clone());
-            if !bases.contains_key(column) {
-                bases.insert(column.clone(), seen_clock(&previous, column));
+            if !bases.contains_key(column)
+                && let Some(seen) = previous.get(column).filter(|clock| *clock != "")
+            {
+                bases.insert(column.clone(), seen.clone());
             }
         }
     }
