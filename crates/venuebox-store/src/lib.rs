@@ -383,10 +383,7 @@ impl Store {
         let decoded = codec::decode_body(kind, body)?;
         self.write(move |tx| {
             let entity = entities::create(tx, kind, decoded, Default::default())?;
-            match tx.last_rendered(&entity.uuid) {
-                Some(wire) => Ok(wire.clone()),
-                None => read::render(tx.conn(), kind, &entity),
-            }
+            read::answer(tx, kind, &entity)
         })
         .await
     }
@@ -400,10 +397,7 @@ impl Store {
         let decoded = codec::decode_body(kind, body)?;
         self.write(move |tx| {
             let entity = entities::update(tx, kind, &key, decoded)?;
-            match tx.last_rendered(&entity.uuid) {
-                Some(wire) => Ok(wire.clone()),
-                None => read::render(tx.conn(), kind, &entity),
-            }
+            read::answer(tx, kind, &entity)
         })
         .await
     }

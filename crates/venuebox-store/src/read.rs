@@ -462,6 +462,16 @@ fn compare_values(
     }
 }
 
+/// A write's answer: the wire form its realtime event already carries, cloned, rather than a
+/// second render (and a second read of its embedded rows); rendered only if no event for the
+/// row was emitted.
+pub(crate) fn answer(tx: &WriteTx<'_>, kind: &KindDef, entity: &Entity) -> Result<Value> {
+    match tx.last_rendered(&entity.uuid) {
+        Some(wire) => Ok(wire.clone()),
+        None => render(tx.conn(), kind, entity),
+    }
+}
+
 /// Publishes a change once the transaction commits (local writes here, pulled ones in `sync`).
 pub(crate) fn record(
     tx: &mut WriteTx<'_>,

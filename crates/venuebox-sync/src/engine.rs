@@ -606,13 +606,6 @@ impl SyncEngine {
             };
             let resized = next_batch_size(size, batch.count, timer.elapsed());
             self.batch.store(resized, Relaxed);
-            next = match read_ahead? {
-                // The link wants a smaller batch than was read: read again.
-                Some(ahead) if ahead.batch.count > resized => {
-                    self.store.next_push_batch(batch.last_seq, resized).await?
-                }
-                ahead => ahead,
-            };
             applied += report.applied;
             conflicts += report.conflicts;
             self.store
@@ -634,6 +627,15 @@ impl SyncEngine {
                 s.last_push_at = Some(clock::now_iso());
                 s.hub_seq = report.head_seq;
             });
+            // Only now, with the hub's answer recorded: a failed read ahead must not leave
+            // an applied batch unacknowledged on this node.
+            next = match read_ahead? {
+                // The link wants a smaller batch than was read: read again.
+                Some(ahead) if ahead.batch.count > resized => {
+                    self.store.next_push_batch(batch.last_seq, resized).await?
+                }
+                ahead => ahead,
+            };
         }
         Ok((applied, conflicts))
     }

@@ -603,3 +603,63 @@ async fn checkpoints_run_beside_the_writer_and_the_log_stays_bounded() {
         .unwrap();
     assert!(rows > 1_000);
 }
+
+/// Readers are opened as concurrent reads need them, up to the limit: four reads that each
+/// wait for the others all run at once (each on its own connection, three of them opened on
+/// demand), and sixteen reads never have more than four in flight.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readers_open_on_demand_up_to_the_limit() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreOptions { readers: 4 }).unwrap();
+
+    // Each read waits (at most 10 s, so a broken pool fails rather than hangs) until all four
+    // are running.
+    let arrived = Arc::new(AtomicUsize::new(0));
+    let together = (0..4).map(|_| {
+        let store = store.clone();
+        let arrived = arrived.clone();
+        async move {
+            store
+                .read(move |conn| {
+                    arrived.fetch_add(1, Ordering::SeqCst);
+                    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+                    while arrived.load(Ordering::SeqCst) < 4 && std::time::Instant::now() < until {
+                        std::thread::sleep(std::time::Duration::from_millis(1));
+                    }
+                    let count: i64 =
+                        conn.query_row("SELECT count(*) FROM entities", [], |r| r.get(0))?;
+                    Ok((arrived.load(Ordering::SeqCst), count))
+                })
+                .await
+        }
+    });
+    for read in futures_util::future::join_all(together).await {
+        let (running, count) = read.unwrap();
+        assert_eq!(running, 4, "four reads ran at once");
+        assert!(count > 0);
+    }
+
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let reads = (0..16).map(|_| {
+        let store = store.clone();
+        let (in_flight, most) = (in_flight.clone(), most.clone());
+        async move {
+            store
+                .read(move |_| {
+                    let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    in_flight.fetch_sub(1, Ordering::SeqCst);
+                    Ok(())
+                })
+                .await
+        }
+    });
+    for read in futures_util::future::join_all(reads).await {
+        read.unwrap();
+    }
+    assert!(most.load(Ordering::SeqCst) <= 4, "{most:?} reads at once");
+}
