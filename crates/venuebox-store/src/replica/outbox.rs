@@ -63,8 +63,10 @@ pub struct OutboxEntry {
     /// row -> its clock as this node held it, so the hub knows which values it overwrites
     /// unseen.
     pub bases: Map<String, Value>,
-    /// The whole row after the change, so the hub can create a row it has never seen (a
-    /// seeded row edited for the first time).
+    /// The row after the change, so the hub can create a row it has never seen (a seeded
+    /// row edited for the first time). It leaves out what `fields` already says (the hub
+    /// takes the row as `row || fields`): a create's row is then `_deleted` and
+    /// `_created_at`, not every value twice.
     pub row: Option<Map<String, Value>>,
     pub actor: Option<String>,
     pub created_at: String,
@@ -104,12 +106,30 @@ pub(crate) fn append(conn: &Connection, entry: NewEntry<'_>) -> Result<i64> {
         codec::json_text(entry.fields),
         codec::json_text(entry.clocks),
         codec::json_text(entry.bases),
-        entry.row.map(codec::json_text),
+        entry.row.map(|row| row_beyond_fields(row, entry.fields)),
         entry.actor,
         clock::now_iso(),
         entry.replay,
     ])?;
     Ok(node_seq)
+}
+
+/// The JSON of the part of `row` that `fields` does not already carry with the same value.
+fn row_beyond_fields(row: &Map<String, Value>, fields: &Map<String, Value>) -> String {
+    struct Beyond<'a>(&'a Map<String, Value>, &'a Map<String, Value>);
+    impl Serialize for Beyond<'_> {
+        fn serialize<S: serde::Serializer>(
+            &self,
+            serializer: S,
+        ) -> std::result::Result<S::Ok, S::Error> {
+            serializer.collect_map(
+                self.0
+                    .iter()
+                    .filter(|(column, value)| self.1.get(*column) != Some(*value)),
+            )
+        }
+    }
+    serde_json::to_string(&Beyond(row, fields)).expect("a JSON object always serializes")
 }
 
 /// The last clock this node issued or saw, so a restart never issues an older one: the newest

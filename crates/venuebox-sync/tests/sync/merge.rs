@@ -203,3 +203,43 @@ fn concurrency_and_clock_admission_at_the_hub() {
         );
     }
 }
+
+/// The push's clock check (`venuebox_clocks_valid`) checks one value when an entry's clocks
+/// are all the same string, and every value otherwise: the verdict must be the same as
+/// checking every value, whichever way it goes.
+#[test]
+fn an_entrys_clocks_are_refused_if_any_of_them_does_not_parse() {
+    let sql = Sql::new();
+    let valid = |clocks: Value| {
+        sql.flag(
+            "SELECT venuebox_clocks_valid($1::text::jsonb)",
+            &[&clocks.to_string()],
+        )
+    };
+    let good = clock(1_796_400_767_767, 0, "aec4646a-9bb3-4d84-be15-c3176444e87a");
+    let other = clock(1_796_400_767_768, 3, "b");
+    assert!(valid(json!({})));
+    assert!(valid(json!({"a": good, "b": good, "c": good})));
+    assert!(valid(json!({"a": good, "b": other})));
+    for bad in [
+        json!("9999999999999-zzzz"),
+        json!(""),
+        json!(5),
+        json!(null),
+        json!([good]),
+        json!(format!("1796400767767-0000-\n")),
+    ] {
+        assert!(!valid(json!({"a": bad})), "{bad}");
+        assert!(!valid(json!({"a": bad, "b": bad})), "{bad} twice");
+        assert!(
+            !valid(json!({"a": good, "b": bad})),
+            "{bad} after a good one"
+        );
+        assert!(
+            !valid(json!({"a": bad, "b": good, "c": good})),
+            "{bad} first"
+        );
+    }
+    assert!(!valid(json!([good])), "clocks that are not an object");
+    assert!(!valid(json!(good)), "clocks that are not an object");
+}
