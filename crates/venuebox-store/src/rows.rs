@@ -211,15 +211,32 @@ pub(crate) fn note_display_id(
     production_id: Option<&str>,
     data: &Map<String, Value>,
 ) -> Result<()> {
-    let Some(number) = data
+    match data
         .get("id")
         .and_then(Value::as_str)
-        .and_then(|id| id.strip_prefix(kind.display_prefix))
-        .and_then(|rest| rest.strip_prefix(' '))
-        .and_then(|n| n.parse::<i64>().ok())
-    else {
-        return Ok(());
-    };
+        .and_then(|label| display_number(kind, label))
+    {
+        Some(number) => note_display_number(conn, kind, production_id, number),
+        None => Ok(()),
+    }
+}
+
+/// The number of a generated label of `kind` (`7` of `SRC 7`).
+pub(crate) fn display_number(kind: &KindDef, label: &str) -> Option<i64> {
+    label
+        .strip_prefix(kind.display_prefix)?
+        .strip_prefix(' ')?
+        .parse::<i64>()
+        .ok()
+}
+
+/// Keeps the display-id counter of (`kind`, `production_id`) at least at `number`.
+pub(crate) fn note_display_number(
+    conn: &Connection,
+    kind: &KindDef,
+    production_id: Option<&str>,
+    number: i64,
+) -> Result<()> {
     let counter = display_counter_key(kind, production_id);
     conn.prepare_cached(
         "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET \

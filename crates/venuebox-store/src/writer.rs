@@ -446,6 +446,16 @@ fn run_batch(
     let run = |sql: &str| conn.prepare_cached(sql)?.execute([]).map(drop);
     run("BEGIN IMMEDIATE").map_err(|e| e.to_string())?;
     let applied = (|| -> rusqlite::Result<()> {
+        // A job alone in its batch needs no savepoint: if it fails, the whole transaction
+        // goes. Without one, SQLite keeps no copy of each page the job changes for a partial
+        // rollback (a download's install changes tens of thousands).
+        if let [job] = batch {
+            return if job.run(conn, clock) {
+                run("COMMIT")
+            } else {
+                run("ROLLBACK")
+            };
+        }
         for job in batch.iter_mut() {
             run("SAVEPOINT write_job")?;
             if !job.run(conn, clock) {

@@ -113,7 +113,7 @@ impl SyncEngine {
         };
         let total = hub.snapshot_size(&production).await?;
         let at_seq = state.at_seq;
-        let mut after = state.after.clone();
+        let after = state.after.clone();
         let mut staged = state.staged;
         let resumed_from = staged;
         let started_at = clock::now_iso();
@@ -136,11 +136,10 @@ impl SyncEngine {
         } else {
             tracing::info!(%production, total, at_seq, "downloading");
         }
-        loop {
-            let chunk = hub.snapshot_chunk(&production, &after, CHUNK).await?;
-            if chunk.is_empty() {
-                break;
-            }
+        // Each chunk is staged while the next one is read from the hub.
+        let mut chunk = hub.snapshot_chunk(&production, &after, CHUNK).await?;
+        while let Some(last) = chunk.last() {
+            let next_after = last.uuid.clone();
             let rows: Vec<StagedRow> = chunk
                 .into_iter()
                 .map(|row| StagedRow {
@@ -151,10 +150,13 @@ impl SyncEngine {
                     clocks: row.clocks,
                 })
                 .collect();
-            let state = store.stage_download(rows).await?;
-            after = state.after;
-            staged = state.staged;
+            let (state, next) = tokio::join!(
+                store.stage_download(rows),
+                hub.snapshot_chunk(&production, &next_after, CHUNK)
+            );
+            staged = state?.staged;
             self.update(|s| s.download = Some(progress(staged, "staging")));
+            chunk = next?;
         }
         self.update(|s| s.download = Some(progress(staged, "installing")));
         let anchor = hub.anchor_at(at_seq).await?;

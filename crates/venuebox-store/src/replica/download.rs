@@ -1,6 +1,8 @@
 //! The pre-show download's local half: staging a production's snapshot chunk by chunk (the
 //! progress survives a restart), then installing it in one transaction, streamed, so memory
 //! does not grow with the production's size.
+use std::collections::HashMap;
+
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -14,6 +16,7 @@ use crate::codec;
 use crate::error::{Result, StoreError};
 use crate::kinds::registry;
 use crate::model::{Actor, Operation};
+use crate::registry::KindDef;
 use crate::writer::WriteTx;
 use crate::{read, rows};
 
@@ -58,14 +61,15 @@ pub fn begin_download(
     Ok(state)
 }
 
-/// A downloaded row waiting in staging.
+/// A downloaded row waiting in staging. `data` and `clocks` are JSON objects as the hub sent
+/// them, staged as text without a parse (installing parses them).
 #[derive(Debug, Clone)]
 pub struct StagedRow {
     pub uuid: String,
     pub kind: String,
     pub production_id: Option<String>,
-    pub data: Map<String, Value>,
-    pub clocks: Map<String, Value>,
+    pub data: String,
+    pub clocks: String,
 }
 
 /// Stages one chunk and records the progress, in one transaction.
@@ -82,8 +86,8 @@ pub fn stage_chunk(conn: &Connection, rows: &[StagedRow]) -> Result<DownloadStat
             row.uuid,
             row.kind,
             row.production_id,
-            codec::json_text(&row.data),
-            codec::json_text(&row.clocks),
+            row.data,
+            row.clocks,
         ])?;
     }
     if let Some(last) = rows.last() {
@@ -115,12 +119,27 @@ pub fn install_download(tx: &mut WriteTx<'_>) -> Result<Installed> {
     let state = download_state(tx.conn())?
         .ok_or_else(|| StoreError::Conflict("no download in progress".into()))?;
     let production = state.production_id.clone();
-    let mut installed = Installed::default();
-    let now = clock::now_iso();
-    let queued = Queued::load(tx.conn())?;
+    // A box that held none of the production has nothing of it the hub could have deleted.
+    let held_before: bool = tx.conn().query_row(
+        "SELECT EXISTS (SELECT 1 FROM entities WHERE production_id = ?1 OR uuid = ?1)",
+        [&production],
+        |r| r.get(0),
+    )?;
+    let mut install = Install {
+        queued: Queued::load(tx.conn())?,
+        // Checked once: with no tombstone on the box, no row needs its own forgotten.
+        tombstones: tx.conn().query_row(
+            "SELECT EXISTS (SELECT 1 FROM sync_tombstones)",
+            [],
+            |r| r.get(0),
+        )?,
+        now: clock::now_iso(),
+        labels: HashMap::new(),
+        installed: Installed::default(),
+    };
     // The production's own row first (its rows need it), then everything in uuid order.
     if let Some(header) = staged_row(tx.conn(), &production)? {
-        install_row(tx, &queued, &header, &now, &mut installed)?;
+        install.row(tx, &header)?;
     }
     let mut after = String::new();
     loop {
@@ -128,10 +147,13 @@ pub fn install_download(tx: &mut WriteTx<'_>) -> Result<Installed> {
         let Some(last) = chunk.last() else { break };
         after = last.uuid.clone();
         for row in chunk.iter().filter(|row| row.uuid != production) {
-            install_row(tx, &queued, row, &now, &mut installed)?;
+            install.row(tx, row)?;
         }
     }
-    installed.removed = remove_missing(tx.conn(), &production)?;
+    let mut installed = install.finish(tx.conn())?;
+    if held_before {
+        installed.removed = remove_missing(tx.conn(), &production)?;
+    }
     let conn = tx.conn();
     holdings::mark_downloaded(conn, &production)?;
     conn.execute("DELETE FROM download_staging", [])?;
@@ -159,37 +181,23 @@ pub fn install_download(tx: &mut WriteTx<'_>) -> Result<Installed> {
     Ok(installed)
 }
 
-fn read_staged(
-    row: &rusqlite::Row<'_>,
-) -> rusqlite::Result<(String, String, Option<String>, String, String)> {
-    Ok((
-        row.get(0)?,
-        row.get(1)?,
-        row.get(2)?,
-        row.get(3)?,
-        row.get(4)?,
-    ))
-}
-
-fn into_staged(raw: (String, String, Option<String>, String, String)) -> Result<StagedRow> {
-    let (uuid, kind, production_id, data, clocks) = raw;
+fn read_staged(row: &rusqlite::Row<'_>) -> rusqlite::Result<StagedRow> {
     Ok(StagedRow {
-        uuid,
-        kind,
-        production_id,
-        data: parse_object(&data)?,
-        clocks: parse_object(&clocks)?,
+        uuid: row.get(0)?,
+        kind: row.get(1)?,
+        production_id: row.get(2)?,
+        data: row.get(3)?,
+        clocks: row.get(4)?,
     })
 }
 
 fn staged_row(conn: &Connection, uuid: &str) -> Result<Option<StagedRow>> {
-    conn.prepare_cached(
-        "SELECT uuid, kind, production_id, data, clocks FROM download_staging WHERE uuid = ?1",
-    )?
-    .query_row([uuid], read_staged)
-    .optional()?
-    .map(into_staged)
-    .transpose()
+    Ok(conn
+        .prepare_cached(
+            "SELECT uuid, kind, production_id, data, clocks FROM download_staging WHERE uuid = ?1",
+        )?
+        .query_row([uuid], read_staged)
+        .optional()?)
 }
 
 fn staged_chunk(conn: &Connection, after: &str) -> Result<Vec<StagedRow>> {
@@ -198,74 +206,162 @@ fn staged_chunk(conn: &Connection, after: &str) -> Result<Vec<StagedRow>> {
          ORDER BY uuid LIMIT ?2",
     )?;
     let rows = stmt.query_map(params![after, INSTALL_CHUNK], read_staged)?;
-    rows.map(|row| into_staged(row?)).collect()
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-fn install_row(
-    tx: &WriteTx<'_>,
-    queued: &Queued,
-    row: &StagedRow,
-    now: &str,
-    installed: &mut Installed,
-) -> Result<()> {
-    let conn = tx.conn();
-    let Some(kind) = registry().get(&row.kind) else {
-        return Ok(());
-    };
-    pull::observe(tx, &row.clocks);
-    let pending = queued.pending(conn, &row.uuid, i64::MAX)?;
-    if pending.delete {
-        return Ok(());
-    }
-    let mut data = row.data.clone();
-    let is_deleted = data
-        .remove(DELETED_FIELD)
-        .and_then(|v| v.as_bool())
-        .unwrap_or(false);
-    let created = data
-        .remove(CREATED_FIELD)
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_else(|| now.to_owned());
-    let mut clocks = row.clocks.clone();
-    let existing: Option<(String, String, bool)> = conn
-        .prepare_cached("SELECT data, clocks, is_deleted FROM entities WHERE uuid = ?1")?
-        .query_row([&row.uuid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .optional()?;
-    let mut deleted_flag = is_deleted;
-    if let Some((local_data, local_clocks, local_deleted)) = existing {
-        let local_data = parse_object(&local_data)?;
-        let local_clocks = parse_object(&local_clocks)?;
-        for column in &pending.columns {
-            installed.kept_local_fields += 1;
-            if column == DELETED_FIELD {
-                deleted_flag = local_deleted;
-            } else if let Some(value) = local_data.get(column) {
-                data.insert(column.clone(), value.clone());
-            }
-            if let Some(clock) = local_clocks.get(column) {
-                clocks.insert(column.clone(), clock.clone());
+/// A download's install in progress: what it needs to know once, and what it gathers.
+struct Install {
+    queued: Queued,
+    tombstones: bool,
+    now: String,
+    /// The highest generated label number installed, per (kind, production).
+    labels: HashMap<(&'static str, Option<String>), i64>,
+    installed: Installed,
+}
+
+impl Install {
+    /// Installs one staged row. A row this box does not have, with nothing of this box's
+    /// waiting for the hub, goes in as the hub sent it, in one statement and without a
+    /// parse: the whole of a download onto a box that never held the production. Any other
+    /// row is merged with what the box holds ([`Install::merge`]).
+    fn row(&mut self, tx: &WriteTx<'_>, row: &StagedRow) -> Result<()> {
+        let Some(kind) = registry().get(&row.kind) else {
+            return Ok(());
+        };
+        pull::observe_text(tx, &row.clocks)?;
+        let conn = tx.conn();
+        if !self.queued.contains(&row.uuid) {
+            // `_deleted` and `_created_at` live in their own columns; the returned label is
+            // the row's display id when it is text.
+            let inserted: Option<Option<String>> = conn
+                .prepare_cached(
+                    "INSERT INTO entities (uuid, kind, production_id, data, version, is_deleted, \
+                     created_at, updated_at, last_modified_by, clocks) \
+                     VALUES (?1, ?2, ?3, json_remove(?4, '$._deleted', '$._created_at'), 1, \
+                     json_type(?4, '$._deleted') IS 'true', \
+                     CASE json_type(?4, '$._created_at') WHEN 'text' \
+                       THEN json_extract(?4, '$._created_at') ELSE ?6 END, \
+                     ?6, NULL, json(?5)) \
+                     ON CONFLICT (uuid) DO NOTHING \
+                     RETURNING CASE json_type(data, '$.id') WHEN 'text' \
+                       THEN json_extract(data, '$.id') END",
+                )?
+                .query_row(
+                    params![
+                        row.uuid,
+                        kind.name,
+                        row.production_id,
+                        row.data,
+                        row.clocks,
+                        self.now
+                    ],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(label) = inserted {
+                self.installed(conn, kind, row, label.as_deref())?;
+                return Ok(());
             }
         }
+        self.merge(conn, kind, row)
     }
-    rows::insert_row(
-        conn,
-        &rows::NewRow {
-            kind,
-            uuid: &row.uuid,
-            production_id: row.production_id.as_deref(),
-            data: &data,
-            is_deleted: deleted_flag,
-            clocks: &clocks,
-            created_at: &created,
-            updated_at: now,
-            actor: None,
-        },
-        rows::IfTaken::Replace,
-    )?;
-    super::tombstones::forget(conn, &row.uuid)?;
-    rows::note_display_id(conn, kind, row.production_id.as_deref(), &data)?;
-    installed.rows += 1;
-    Ok(())
+
+    /// A row the box already has, or one with a change of this box still waiting for the hub:
+    /// the hub's values, except for the fields that change touches (they keep the local value
+    /// and clock); a pending delete keeps the row out. The version counts up only if the data
+    /// or the flag changed (compared as JSON, not as text: the hub's text and this box's may
+    /// order keys differently).
+    fn merge(&mut self, conn: &Connection, kind: &'static KindDef, row: &StagedRow) -> Result<()> {
+        let pending = self.queued.pending(conn, &row.uuid, i64::MAX)?;
+        if pending.delete {
+            return Ok(());
+        }
+        let mut data = parse_object(&row.data)?;
+        let mut clocks = parse_object(&row.clocks)?;
+        let is_deleted = data
+            .shift_remove(DELETED_FIELD)
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false);
+        let created = data
+            .shift_remove(CREATED_FIELD)
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_else(|| self.now.clone());
+        let existing: Option<(String, String, bool)> = conn
+            .prepare_cached("SELECT data, clocks, is_deleted FROM entities WHERE uuid = ?1")?
+            .query_row([&row.uuid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()?;
+        let mut deleted_flag = is_deleted;
+        let mut unchanged = false;
+        if let Some((local_data, local_clocks, local_deleted)) = existing {
+            let local_data = parse_object(&local_data)?;
+            let local_clocks = parse_object(&local_clocks)?;
+            for column in &pending.columns {
+                self.installed.kept_local_fields += 1;
+                if column == DELETED_FIELD {
+                    deleted_flag = local_deleted;
+                } else if let Some(value) = local_data.get(column) {
+                    data.insert(column.clone(), value.clone());
+                }
+                if let Some(clock) = local_clocks.get(column) {
+                    clocks.insert(column.clone(), clock.clone());
+                }
+            }
+            unchanged = local_data == data && local_deleted == deleted_flag;
+        }
+        if unchanged {
+            conn.prepare_cached("UPDATE entities SET clocks = ?2 WHERE uuid = ?1")?
+                .execute(params![row.uuid, codec::json_text(&clocks)])?;
+        } else {
+            rows::insert_row(
+                conn,
+                &rows::NewRow {
+                    kind,
+                    uuid: &row.uuid,
+                    production_id: row.production_id.as_deref(),
+                    data: &data,
+                    is_deleted: deleted_flag,
+                    clocks: &clocks,
+                    created_at: &created,
+                    updated_at: &self.now,
+                    actor: None,
+                },
+                rows::IfTaken::Replace,
+            )?;
+        }
+        let label = data.get("id").and_then(Value::as_str);
+        self.installed(conn, kind, row, label)
+    }
+
+    /// What every installed row leaves behind: no tombstone, and its label noted.
+    fn installed(
+        &mut self,
+        conn: &Connection,
+        kind: &'static KindDef,
+        row: &StagedRow,
+        label: Option<&str>,
+    ) -> Result<()> {
+        if self.tombstones {
+            super::tombstones::forget(conn, &row.uuid)?;
+        }
+        if let Some(number) = label.and_then(|label| rows::display_number(kind, label)) {
+            let highest = self
+                .labels
+                .entry((kind.name, row.production_id.clone()))
+                .or_insert(number);
+            *highest = (*highest).max(number);
+        }
+        self.installed.rows += 1;
+        Ok(())
+    }
+
+    /// Keeps this node's display-id counters past every label installed.
+    fn finish(self, conn: &Connection) -> Result<Installed> {
+        for ((kind, production), number) in self.labels {
+            let kind = registry().kind(kind);
+            rows::note_display_number(conn, kind, production.as_deref(), number)?;
+        }
+        Ok(self.installed)
+    }
 }
 
 /// Removes rows of the production the snapshot did not have (deleted on the hub), unless

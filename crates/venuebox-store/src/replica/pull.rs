@@ -15,7 +15,7 @@ use super::{CREATED_FIELD, DELETED_FIELD, clocks_of, meta_set, tombstones};
 use crate::clock;
 use crate::codec;
 use crate::error::Result;
-use crate::hlc::Hlc;
+use crate::hlc::{Hlc, HlcClock};
 use crate::kinds::registry;
 use crate::model::{Actor, Entity, Operation};
 use crate::registry::{KindDef, Scope};
@@ -65,6 +65,11 @@ impl Queued {
         let mut stmt = conn.prepare_cached("SELECT DISTINCT uuid FROM sync_outbox")?;
         let uuids = stmt.query_map([], |row| row.get(0))?;
         Ok(Queued(uuids.collect::<rusqlite::Result<_>>()?))
+    }
+
+    /// Has this node queued any change to `uuid` (acknowledged or not)?
+    pub fn contains(&self, uuid: &str) -> bool {
+        self.0.contains(uuid)
     }
 
     /// Is a change of this node to `uuid` still waiting for the hub's verdict as of hub
@@ -194,6 +199,41 @@ pub(crate) fn observe(tx: &WriteTx<'_>, clocks: &Map<String, Value>) {
             }
         }
     }
+}
+
+/// [`observe`] for clocks still in JSON text (a staged download row), read without building
+/// a map: every clock from the hub is a plain string. Anything else is read the long way.
+pub(crate) fn observe_text(tx: &WriteTx<'_>, clocks: &str) -> Result<()> {
+    let Some(clock) = tx.clock() else {
+        return Ok(());
+    };
+    struct Observer<'a>(&'a HlcClock);
+    impl<'de> serde::de::Visitor<'de> for Observer<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an object of clocks")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> std::result::Result<(), A::Error> {
+            let mut last: Option<&'de str> = None;
+            while let Some((_, text)) = map.next_entry::<serde::de::IgnoredAny, &'de str>()? {
+                if last != Some(text) {
+                    last = Some(text);
+                    if let Some(hlc) = Hlc::parse(text) {
+                        self.0.observe(&hlc);
+                    }
+                }
+            }
+            Ok(())
+        }
+    }
+    let mut reader = serde_json::Deserializer::from_str(clocks);
+    if serde::Deserializer::deserialize_map(&mut reader, Observer(clock)).is_err() {
+        observe(tx, &super::parse_object(clocks)?);
+    }
+    Ok(())
 }
 
 fn pulled_actor(change: &PulledChange) -> Actor {

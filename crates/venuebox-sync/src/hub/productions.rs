@@ -2,20 +2,12 @@
 //! it holds, a production's snapshot in chunks, its digest, and the lock.
 use std::collections::HashMap;
 
-use serde_json::{Map, Value};
 use tokio_postgres::Client;
 
 use venuebox_store::registry;
 
 use super::HubSession;
 use crate::error::{Result, SyncError};
-
-fn into_object(value: Value) -> Map<String, Value> {
-    match value {
-        Value::Object(map) => map,
-        _ => Map::new(),
-    }
-}
 
 /// A production on the hub, for `venuebox productions`.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -33,14 +25,15 @@ pub struct ProductionSummary {
     pub locked_at: Option<String>,
 }
 
-/// One row of a download snapshot.
+/// One row of a download snapshot. Its data and clocks stay the JSON text the hub sent: the
+/// box stages them as they are and parses each once, when it installs them.
 #[derive(Debug, Clone)]
 pub struct SnapshotRow {
     pub uuid: String,
     pub kind: String,
     pub production_id: Option<String>,
-    pub data: Map<String, Value>,
-    pub clocks: Map<String, Value>,
+    pub data: String,
+    pub clocks: String,
 }
 
 /// What the hub holds for a production (and the global data), to verify a download.
@@ -145,13 +138,12 @@ impl HubSession {
         after: &str,
         limit: i64,
     ) -> Result<Vec<SnapshotRow>> {
-        let sql = format!(
-            "SELECT uuid, kind, production_id, data, clocks FROM hub_entities \
-             WHERE {SNAPSHOT_SCOPE} AND uuid > $3 ORDER BY uuid LIMIT $4"
-        );
+        // One chunk costs its own size, not the production's (see migration V4).
+        let sql = "SELECT uuid, kind, production_id, data, clocks \
+                   FROM venuebox_snapshot_chunk($1, $2, $3, $4)";
         let rows = self
             .client
-            .query(&sql, &[&production, &production_kind(), &after, &limit])
+            .query(sql, &[&production, &production_kind(), &after, &limit])
             .await?;
         Ok(rows
             .iter()
@@ -159,8 +151,8 @@ impl HubSession {
                 uuid: row.get(0),
                 kind: row.get(1),
                 production_id: row.get(2),
-                data: into_object(row.get(3)),
-                clocks: into_object(row.get(4)),
+                data: row.get(3),
+                clocks: row.get(4),
             })
             .collect())
     }

@@ -181,6 +181,93 @@ async fn a_whole_production_downloads_verified_and_a_cut_download_resumes() {
     );
 }
 
+/// Each row's version and `updated_at`, and the data as JSON.
+async fn versions(
+    node: &Node,
+) -> std::collections::BTreeMap<String, (i64, String, serde_json::Value)> {
+    node.store()
+        .read(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT uuid, version, updated_at, data FROM entities WHERE production_id = 'arena'",
+            )?;
+            let rows = stmt.query_map([], |row| {
+                let data: String = row.get(3)?;
+                Ok((
+                    row.get::<_, String>(0)?,
+                    (row.get(1)?, row.get(2)?, serde_json::from_str(&data).unwrap()),
+                ))
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+        .unwrap()
+}
+
+/// A box that never held the production takes the hub's rows as they come (one statement
+/// each, no parse); downloading again goes through the merge, which compares the data as
+/// JSON: the two write the same rows, a row nobody changed keeps its version and
+/// `updated_at`, a row changed on the hub meanwhile counts up once, and labels made on the box
+/// afterwards come after every label it downloaded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_again_changes_only_what_the_hub_changed() {
+    let hub = TestHub::new().await;
+    let office = Node::new("office", &hub.url);
+    let show = planned_show(&hub, &office).await;
+    // A value whose text the hub keeps and a JSON parser does not (59.940 reads as 59.94):
+    // compared as text, every download after the first would count its row up.
+    hub.client()
+        .await
+        .batch_execute(
+            "INSERT INTO hub_entities (uuid, kind, production_id, data, clocks) VALUES \
+             ('rate', 'source', 'arena', '{\"id\": \"SRC 1\", \"name\": \"Rate\", \
+             \"type\": \"Camera\", \"rate\": 59.940, \"_deleted\": false}', '{}')",
+        )
+        .await
+        .unwrap();
+    let venue = Node::with_scope("venue", &hub.url, venuebox_sync::ScopeMode::Held);
+    venue.engine.download(show, false).await.unwrap();
+    assert_same_as_hub(&venue, &hub).await;
+    let first = versions(&venue).await;
+    assert_eq!(first.len(), 10_007);
+    assert!(first.values().all(|(version, _, _)| *version == 1));
+
+    let edited = office.rows("source").await.keys().next().unwrap().clone();
+    office
+        .update("source", &edited, json!({"note": "changed in the office"}))
+        .await
+        .unwrap();
+    office.sync(&hub.url).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    venue.engine.download(show, false).await.unwrap();
+    assert_same_as_hub(&venue, &hub).await;
+    let second = versions(&venue).await;
+    assert_eq!(second.len(), first.len());
+    for (uuid, (version, updated_at, data)) in &second {
+        let (was_version, was_updated_at, was_data) = &first[uuid];
+        if *uuid == edited {
+            assert_eq!(*version, was_version + 1, "the edited row counts up once");
+            assert_eq!(data["note"], "changed in the office");
+        } else {
+            assert_eq!(version, was_version, "{uuid} kept its version");
+            assert_eq!(updated_at, was_updated_at, "{uuid} kept its updated_at");
+            assert_eq!(data, was_data);
+        }
+    }
+
+    // The generated rows go up to SRC 10099 and CAM 10100: the next ones made here follow.
+    let src = venue
+        .create(
+            "source",
+            json!({"productionId": "arena", "name": "New", "type": "Laptop"}),
+        )
+        .await;
+    assert_eq!(src["id"], "SRC 10100");
+    let cam = venue
+        .create("camera", json!({"productionId": "arena", "name": "New"}))
+        .await;
+    assert_eq!(cam["id"], "CAM 10101");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_locked_production_refuses_other_nodes_until_it_is_unlocked() {
     let hub = TestHub::new().await;

@@ -217,7 +217,7 @@ pub fn download(url: &str, production: &str, lock: bool) -> anyhow::Result<()> {
     });
     let mut last_line = std::time::Instant::now();
     loop {
-        std::thread::sleep(std::time::Duration::from_millis(250));
+        std::thread::sleep(std::time::Duration::from_millis(50));
         let status = runtime.block_on(admin_call(
             url,
             reqwest::Method::GET,
