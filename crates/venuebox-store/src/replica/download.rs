@@ -232,16 +232,19 @@ impl Install {
         let conn = tx.conn();
         if !self.queued.contains(&row.uuid) {
             // `_deleted` and `_created_at` live in their own columns; the returned label is
-            // the row's display id when it is text.
+            // the row's display id when it is text. Data or clocks that are not JSON objects
+            // are not inserted here: the merge's parse refuses them, and the download fails
+            // with nothing installed, as it always did.
             let inserted: Option<Option<String>> = conn
                 .prepare_cached(
                     "INSERT INTO entities (uuid, kind, production_id, data, version, is_deleted, \
                      created_at, updated_at, last_modified_by, clocks) \
-                     VALUES (?1, ?2, ?3, json_remove(?4, '$._deleted', '$._created_at'), 1, \
+                     SELECT ?1, ?2, ?3, json_remove(?4, '$._deleted', '$._created_at'), 1, \
                      json_type(?4, '$._deleted') IS 'true', \
                      CASE json_type(?4, '$._created_at') WHEN 'text' \
                        THEN json_extract(?4, '$._created_at') ELSE ?6 END, \
-                     ?6, NULL, json(?5)) \
+                     ?6, NULL, json(?5) \
+                     WHERE json_type(?4) = 'object' AND json_type(?5) = 'object' \
                      ON CONFLICT (uuid) DO NOTHING \
                      RETURNING CASE json_type(data, '$.id') WHEN 'text' \
                        THEN json_extract(data, '$.id') END",

@@ -328,3 +328,27 @@ async fn a_locked_production_refuses_other_nodes_until_it_is_unlocked() {
     );
     let _: &SyncEngine = &venue.engine;
 }
+
+/// A row whose data is not a JSON object (a hub written by hand, or broken) fails the
+/// download with nothing of the production installed; the box is as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_hub_row_fails_the_download_and_installs_nothing() {
+    let hub = TestHub::new().await;
+    let office = Node::new("office", &hub.url);
+    production(&office, "arena").await;
+    source(&office, "arena", "Camera 1").await;
+    office.sync(&hub.url).await.unwrap();
+    hub.client()
+        .await
+        .batch_execute(
+            "INSERT INTO hub_entities (uuid, kind, production_id, data, clocks) \
+             VALUES ('broken', 'source', 'arena', '[1, 2]', '{}')",
+        )
+        .await
+        .unwrap();
+    let venue = Node::with_scope("venue", &hub.url, venuebox_sync::ScopeMode::Held);
+    let failed = venue.engine.download("arena", false).await;
+    assert!(failed.is_err(), "{failed:?}");
+    assert!(venue.rows("source").await.is_empty());
+    assert!(venue.rows("production").await.is_empty());
+}
