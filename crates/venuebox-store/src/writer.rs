@@ -3,7 +3,8 @@
 //!
 //! Writes queue here, so concurrent requests never meet `SQLITE_BUSY`. Whatever is queued
 //! while one batch runs becomes the next batch: one `BEGIN IMMEDIATE`, a `SAVEPOINT` per write
-//! (a refused write rolls back alone), one `COMMIT` (group commit).
+//! (a refused write rolls back alone; a write alone in its batch needs none), one `COMMIT`
+//! (group commit).
 //!
 //! The commit itself does not wait for the disk (`synchronous=NORMAL` on this connection in
 //! WAL mode): the flusher fdatasyncs the write-ahead log after it, and only then is each
