@@ -3,8 +3,7 @@
 //!
 //! Writes queue here, so concurrent requests never meet `SQLITE_BUSY`. Whatever is queued
 //! while one batch runs becomes the next batch: one `BEGIN IMMEDIATE`, a `SAVEPOINT` per write
-//! (a refused write rolls back alone; a write alone in its batch needs none), one `COMMIT`
-//! (group commit).
+//! (a refused write rolls back alone), one `COMMIT` (group commit).
 //!
 //! The commit itself does not wait for the disk (`synchronous=NORMAL` on this connection in
 //! WAL mode): the flusher fdatasyncs the write-ahead log after it, and only then is each
@@ -447,16 +446,6 @@ fn run_batch(
     let run = |sql: &str| conn.prepare_cached(sql)?.execute([]).map(drop);
     run("BEGIN IMMEDIATE").map_err(|e| e.to_string())?;
     let applied = (|| -> rusqlite::Result<()> {
-        // A job alone in its batch needs no savepoint: if it fails, the whole transaction
-        // goes. Without one, SQLite keeps no copy of each page the job changes for a partial
-        // rollback (a download's install changes tens of thousands).
-        if let [job] = batch {
-            return if job.run(conn, clock) {
-                run("COMMIT")
-            } else {
-                run("ROLLBACK")
-            };
-        }
         for job in batch.iter_mut() {
             run("SAVEPOINT write_job")?;
             if !job.run(conn, clock) {

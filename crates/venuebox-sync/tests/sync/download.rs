@@ -236,12 +236,31 @@ async fn a_download_again_changes_only_what_the_hub_changed() {
         .update("source", &edited, json!({"note": "changed in the office"}))
         .await
         .unwrap();
+    // The office deletes a row; the venue makes one it has not pushed yet. The second
+    // download removes the first (the box held the production, so it looks for rows the hub
+    // no longer has) and keeps the second (a change still waiting for the hub).
+    let intercom = office
+        .rows("checklist-item")
+        .await
+        .into_iter()
+        .find(|(_, (data, _))| data["title"] == "Check intercom")
+        .unwrap()
+        .0;
+    office.delete("checklist-item", &intercom).await.unwrap();
     office.sync(&hub.url).await.unwrap();
+    let local = venue.item("arena", "Made at the venue, not pushed").await;
     tokio::time::sleep(Duration::from_millis(5)).await;
-    venue.engine.download(show, false).await.unwrap();
+    let report = venue.engine.download(show, false).await.unwrap();
+    assert_eq!(report.removed, 1, "{report:?}");
+    assert!(!venue.rows("checklist-item").await.contains_key(&intercom));
+    assert!(
+        hub.rows("checklist-item").await.contains_key(&local),
+        "pushed after"
+    );
     assert_same_as_hub(&venue, &hub).await;
-    let second = versions(&venue).await;
-    assert_eq!(second.len(), first.len());
+    let mut second = versions(&venue).await;
+    assert!(second.remove(&local).is_some(), "the unpushed row stayed");
+    assert_eq!(second.len(), first.len() - 1);
     for (uuid, (version, updated_at, data)) in &second {
         let (was_version, was_updated_at, was_data) = &first[uuid];
         if *uuid == edited {
