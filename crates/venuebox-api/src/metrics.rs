@@ -96,10 +96,7 @@ pub async fn record(
     let started = Instant::now();
     let response = next.call(req).await?.map_into_boxed_body();
     if let Some(metrics) = metrics {
-        let route = response
-            .request()
-            .match_pattern()
-            .unwrap_or_else(|| "unmatched".to_owned());
+        let route = route_label(response.request());
         metrics.observe(
             method,
             route,
@@ -108,6 +105,28 @@ pub async fn record(
         );
     }
     Ok(response)
+}
+
+/// The route a request matched, as its label: the pattern, with a family route's
+/// `{family:(?:…)}` (every family of one route shape, see `routes::entities`) replaced by the
+/// family matched — a name from the registry, so the labels stay a bounded set and read as
+/// `/api/sources/{key}`.
+fn route_label(request: &actix_web::HttpRequest) -> String {
+    let Some(pattern) = request.match_pattern() else {
+        return "unmatched".to_owned();
+    };
+    let family = request.match_info().get("family");
+    match (pattern.find("{family:"), family) {
+        (Some(start), Some(family)) => match pattern[start..].find('}') {
+            Some(length) => format!(
+                "{}{family}{}",
+                &pattern[..start],
+                &pattern[start + length + 1..]
+            ),
+            None => pattern,
+        },
+        _ => pattern,
+    }
 }
 
 pub async fn expose(

@@ -690,6 +690,12 @@ impl Registry {
     pub fn family_kinds(&self) -> impl Iterator<Item = &KindDef> {
         self.kinds.iter().filter(|k| k.routes == Routes::Family)
     }
+
+    /// The kind a family route serves (`computers` → sources).
+    pub fn by_family(&self, family: &str) -> Option<&KindDef> {
+        self.family_kinds()
+            .find(|k| k.families().any(|served| served == family))
+    }
 }
 
 static REGISTRY: LazyLock<Registry> = LazyLock::new(|| Registry { kinds: build() });

@@ -17,36 +17,84 @@ use crate::auth::gate::{needs, viewer};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::JsonObject;
 
+/// Registers every family of the registry on five resources, whose `{family}` segment admits
+/// exactly the families of one route shape. One resource per shape, not one scope per family:
+/// actix compiles every pattern with a parameter into a regex and keeps two copies of each
+/// per worker, and the ~90 per-family patterns (twice, with the root aliases) were about half
+/// of an idle box's heap (massif, issue #17).
+///
 /// Show data is read by viewers and written by the crew. The shared library (equipment
 /// specs, formats) is added to and edited by the crew too, because the app's own screens do
 /// that on site (a 403 there left a new spec on one laptop only, with the crew believing it
-/// saved); removing a library entry, which every show draws on, is the admin's.
-pub fn family_scope(family: &str, kind: KindRef) -> actix_web::Scope {
-    let writes = Role::Editor;
-    let deletes = if kind.0.library {
-        Role::Admin
-    } else {
-        Role::Editor
+/// saved); removing a library entry, which every show draws on, is the admin's, so library
+/// families have a resource of their own and its DELETE gate needs an admin.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let families = |pick: &dyn Fn(&venuebox_store::KindDef) -> bool| {
+        let alternatives: Vec<String> = super::served_kinds()
+            .filter(|kind| pick(kind))
+            .flat_map(|kind| kind.families())
+            .map(regex_escape)
+            .collect();
+        (!alternatives.is_empty()).then(|| format!("{{family:(?:{})}}", alternatives.join("|")))
     };
-    let scope = web::scope(&format!("/{family}")).app_data(web::Data::new(kind));
-    // Resources (not bare routes) so a known path with the wrong method answers 405.
-    let collection = web::resource("").route(needs(writes, web::post().to(create)));
-    let (scope, collection) = match kind.0.scope {
-        Scope::Production => (
-            scope.service(
-                web::resource("/production/{production_id}")
-                    .route(viewer(web::get().to(list_in_production))),
-            ),
-            collection,
-        ),
-        Scope::Global => (scope, collection.route(viewer(web::get().to(list_global)))),
-    };
-    scope.service(collection).service(
-        web::resource("/{key}")
-            .route(viewer(web::get().to(get_one)))
-            .route(needs(writes, web::put().to(update)))
-            .route(needs(deletes, web::delete().to(delete))),
-    )
+    let in_production = families(&|k| k.scope == Scope::Production);
+    let global = families(&|k| k.scope == Scope::Global);
+    let shared = families(&|k| !k.library);
+    let library = families(&|k| k.library);
+    // Resources (not bare routes) so a known path with the wrong method answers 405. Rows
+    // first (gets, updates and deletes are most of the traffic); `/{family}/production` (a
+    // key named `production`) has two segments and the production list three, so the order
+    // of the shapes decides nothing else.
+    for (family, deletes) in [(&shared, Role::Editor), (&library, Role::Admin)] {
+        if let Some(family) = family {
+            cfg.service(
+                web::resource(format!("/{family}/{{key}}"))
+                    .route(viewer(web::get().to(get_one)))
+                    .route(needs(Role::Editor, web::put().to(update)))
+                    .route(needs(deletes, web::delete().to(delete))),
+            );
+        }
+    }
+    if let Some(family) = &in_production {
+        cfg.service(
+            web::resource(format!("/{family}/production/{{production_id}}"))
+                .route(viewer(web::get().to(list_in_production))),
+        )
+        .service(
+            web::resource(format!("/{family}")).route(needs(Role::Editor, web::post().to(create))),
+        );
+    }
+    if let Some(family) = &global {
+        cfg.service(
+            web::resource(format!("/{family}"))
+                .route(needs(Role::Editor, web::post().to(create)))
+                .route(viewer(web::get().to(list_global))),
+        );
+    }
+}
+
+/// A family name as a literal in a route pattern (they are `[a-z-]` today; this keeps a
+/// future name with a regex metacharacter from widening the route).
+fn regex_escape(family: &str) -> String {
+    let mut out = String::with_capacity(family.len());
+    for ch in family.chars() {
+        if !ch.is_ascii_alphanumeric() && ch != '-' && ch != '_' {
+            out.push('\\');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+/// The path parameters past `{family}` (which [`KindRef`] reads), taken by name.
+#[derive(Debug, Deserialize)]
+struct InProduction {
+    production_id: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Keyed {
+    key: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -63,11 +111,11 @@ impl ListQuery {
 
 async fn list_in_production(
     store: web::Data<Store>,
-    kind: web::Data<KindRef>,
-    production_id: web::Path<String>,
+    kind: KindRef,
+    production: web::Path<InProduction>,
     query: web::Query<ListQuery>,
 ) -> ApiResult<HttpResponse> {
-    let production_id = production_id.into_inner();
+    let production_id = production.into_inner().production_id;
     match store
         .list_pages(kind.0, Some(production_id), query.archived())
         .await
@@ -88,7 +136,7 @@ async fn list_in_production(
 
 async fn list_global(
     store: web::Data<Store>,
-    kind: web::Data<KindRef>,
+    kind: KindRef,
     query: web::Query<ListQuery>,
 ) -> ApiResult<HttpResponse> {
     let pages = store.list_pages(kind.0, None, query.archived()).await?;
@@ -97,10 +145,10 @@ async fn list_global(
 
 async fn get_one(
     store: web::Data<Store>,
-    kind: web::Data<KindRef>,
-    key: web::Path<String>,
+    kind: KindRef,
+    key: web::Path<Keyed>,
 ) -> ApiResult<HttpResponse> {
-    let row = store.get_json(kind.0, key.into_inner()).await?;
+    let row = store.get_json(kind.0, key.into_inner().key).await?;
     Ok(json_response(row))
 }
 
@@ -137,7 +185,7 @@ pub(crate) fn paged_json_response(pages: JsonPages) -> HttpResponse {
 
 async fn create(
     store: web::Data<Store>,
-    kind: web::Data<KindRef>,
+    kind: KindRef,
     JsonObject(body): JsonObject,
 ) -> ApiResult<HttpResponse> {
     let row = store.create(kind.0, body).await?;
@@ -146,11 +194,11 @@ async fn create(
 
 async fn update(
     store: web::Data<Store>,
-    kind: web::Data<KindRef>,
-    key: web::Path<String>,
+    kind: KindRef,
+    key: web::Path<Keyed>,
     JsonObject(body): JsonObject,
 ) -> ApiResult<HttpResponse> {
-    let row = store.update(kind.0, key.into_inner(), body).await?;
+    let row = store.update(kind.0, key.into_inner().key, body).await?;
     Ok(HttpResponse::Ok().json(row))
 }
 
@@ -158,8 +206,8 @@ async fn update(
 /// who deleted, so an unreadable one is not worth refusing the delete for.
 async fn delete(
     store: web::Data<Store>,
-    kind: web::Data<KindRef>,
-    key: web::Path<String>,
+    kind: KindRef,
+    key: web::Path<Keyed>,
     body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
     let named = serde_json::from_slice::<serde_json::Value>(&body).unwrap_or_default();
@@ -169,7 +217,7 @@ async fn delete(
         name: text("userName"),
     };
     let kind = kind.0;
-    let deleted = store.delete(kind, key.into_inner(), actor).await?;
+    let deleted = store.delete(kind, key.into_inner().key, actor).await?;
     let key_name = match kind.key {
         KeyStyle::Uuid => "uuid",
         KeyStyle::DisplayId => "id",

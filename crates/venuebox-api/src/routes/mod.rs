@@ -17,9 +17,26 @@ pub mod transfer;
 use actix_web::web;
 use venuebox_store::registry;
 
-/// Which kind a generic handler serves; attached to each family's scope.
+/// Which kind a generic handler serves: the registry's kind for the `{family}` segment the
+/// router matched (the route's pattern admits only the registry's families, so the lookup
+/// cannot miss for a request that reached a handler).
 #[derive(Clone, Copy)]
 pub struct KindRef(pub &'static venuebox_store::KindDef);
+
+impl actix_web::FromRequest for KindRef {
+    type Error = crate::error::ApiError;
+    type Future = std::future::Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &actix_web::HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let kind = req
+            .match_info()
+            .get("family")
+            .and_then(|family| registry().by_family(family))
+            .map(KindRef)
+            .ok_or(crate::error::ApiError::RouteNotFound);
+        std::future::ready(kind)
+    }
+}
 
 /// The kinds served by the generic family routes (also what the OpenAPI document describes);
 /// the settings lists and the key/value store have routes of their own.
@@ -28,6 +45,10 @@ pub fn served_kinds() -> impl Iterator<Item = &'static venuebox_store::KindDef> 
 }
 
 /// Registers the API. `prefixed` is true for the `/api` copy, false for the root aliases.
+///
+/// The family routes come last: a family's pattern would take the other routes under a
+/// family's name that have a family shape (`POST /productions/import` is a row's path), and
+/// actix serves the first resource whose pattern matches.
 pub fn configure(cfg: &mut web::ServiceConfig, prefixed: bool) {
     server::configure(cfg, prefixed);
     admin::configure(cfg);
@@ -37,9 +58,5 @@ pub fn configure(cfg: &mut web::ServiceConfig, prefixed: bool) {
     transfer::configure(cfg);
     settings::configure(cfg);
     ports::configure(cfg);
-    for kind in served_kinds() {
-        for family in kind.families() {
-            cfg.service(entities::family_scope(family, KindRef(kind)));
-        }
-    }
+    entities::configure(cfg);
 }
