@@ -486,7 +486,7 @@ mod migration_tests {
         let indexes: i64 = conn
             .query_row(
                 "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN \
-                 ('entities_by_production', 'entities_by_kind', 'sync_outbox_by_uuid')",
+                 ('entities_by_production', 'entities_linked_by_kind', 'sync_outbox_by_uuid')",
                 [],
                 |r| r.get(0),
             )
@@ -496,6 +496,57 @@ mod migration_tests {
             .query_row("PRAGMA integrity_check", [], |r| r.get(0))
             .unwrap();
         assert_eq!(check, "ok");
+    }
+}
+
+#[cfg(test)]
+mod query_plan_tests {
+    use super::*;
+
+    fn plan(conn: &rusqlite::Connection, sql: &str) -> String {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let unbound = vec![rusqlite::types::Null; stmt.parameter_count()];
+        let details = stmt
+            .query_map(rusqlite::params_from_iter(unbound), |row| {
+                row.get::<_, String>(3)
+            })
+            .unwrap()
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .unwrap();
+        details.join("; ")
+    }
+
+    /// Migration V8 dropped the index by kind (a WAL page per create): every query that used
+    /// it still searches an index, on a database without statistics as a box's is, rather
+    /// than reading the whole table.
+    #[test]
+    fn the_reads_that_used_the_index_by_kind_still_search_an_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DATABASE_FILE);
+        let mut conn = open_writer_connection(&path).unwrap();
+        migrate(&mut conn, &path).unwrap();
+        for kind in ["devicePort", "cable"] {
+            let found = plan(&conn, &read::list_by_field_sql(registry().kind(kind)));
+            assert!(
+                found.contains("SEARCH entities USING INDEX entities_linked_by_kind"),
+                "{kind}: {found}"
+            );
+        }
+        let global = plan(&conn, &rows::global_rows_sql());
+        assert!(found_search_by_production(&global), "global list: {global}");
+        let paged = plan(
+            &conn,
+            &format!(
+                "SELECT rowid FROM entities WHERE {} AND kind = ?2 AND is_deleted = ?3",
+                read::production_filter(None)
+            ),
+        );
+        assert!(found_search_by_production(&paged), "paged list: {paged}");
+    }
+
+    fn found_search_by_production(plan: &str) -> bool {
+        plan.contains("SEARCH entities USING INDEX entities_by_production (production_id=? AND kind=? AND is_deleted=?)")
+            || plan.contains("SEARCH entities USING COVERING INDEX entities_by_production (production_id=? AND kind=? AND is_deleted=?)")
     }
 }
 

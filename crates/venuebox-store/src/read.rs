@@ -295,11 +295,12 @@ impl RowPlan {
     }
 }
 
-/// The rows of one production (`?1`), or of every production when a global kind is listed.
-fn production_filter(production_id: Option<&str>) -> &'static str {
+/// The rows of one production (`?1`), or the rows of a global kind, which have none (`?1` is
+/// then NULL and unused). Both take `entities_by_production` (migration V8).
+pub(crate) fn production_filter(production_id: Option<&str>) -> &'static str {
     match production_id {
         Some(_) => "production_id = ?1",
-        None => "?1 IS NULL",
+        None => "production_id IS NULL AND ?1 IS NULL",
     }
 }
 
@@ -495,6 +496,21 @@ pub(crate) fn record(
     Ok(())
 }
 
+/// The statement of [`list_by_field`]. The kind is written into it, not bound: SQLite takes a
+/// partial index (`entities_linked_by_kind`, migration V8: ports and cables) only when the
+/// query names a kind the index covers. Kind names are the registry's identifiers.
+pub(crate) fn list_by_field_sql(kind: &KindDef) -> String {
+    assert!(
+        kind.name.chars().all(|c| c.is_ascii_alphanumeric()),
+        "kind names are identifiers"
+    );
+    format!(
+        "SELECT {COLUMNS} FROM entities WHERE kind = '{}' AND is_deleted = 0 \
+         AND json_extract(data, '$.' || ?1) = ?2 ORDER BY created_at, rowid",
+        kind.name
+    )
+}
+
 /// Live rows of a kind whose `column` (any of `columns`) equals `value`, in the kind's order.
 pub fn list_by_field(
     conn: &Connection,
@@ -504,13 +520,10 @@ pub fn list_by_field(
 ) -> Result<Vec<Value>> {
     let mut rows = Vec::new();
     let mut seen = HashSet::new();
+    let sql = list_by_field_sql(kind);
     for column in columns {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM entities WHERE kind = ?1 AND is_deleted = 0 \
-             AND json_extract(data, '$.' || ?2) = ?3 ORDER BY created_at, rowid"
-        );
         let mut stmt = conn.prepare_cached(&sql)?;
-        for row in stmt.query_map(params![kind.name, column, value], row_to_entity)? {
+        for row in stmt.query_map(params![column, value], row_to_entity)? {
             let row = row?;
             if seen.insert(row.uuid.clone()) {
                 rows.push(row);

@@ -8,7 +8,7 @@ use crate::codec;
 use crate::error::{Result, StoreError};
 use crate::kinds::registry;
 use crate::model::{Entity, Row, StoredRow};
-use crate::registry::KindDef;
+use crate::registry::{KindDef, Scope};
 
 pub(crate) const COLUMNS: &str = "uuid, kind, production_id, data, version, is_deleted, created_at, \
                        updated_at, last_modified_by, synced_at";
@@ -123,7 +123,17 @@ pub fn list_entities(
     query_rows(conn, kind, production_id, deleted, row_to_entity)
 }
 
-/// Rows of a kind (of one production, or all), live or deleted, oldest first.
+/// The rows of a global kind (`?1`), live or deleted (`?2`). A global kind's rows have no
+/// production, and saying so lets the query take `entities_by_production` (migration V8
+/// dropped the index by kind alone).
+pub(crate) fn global_rows_sql() -> String {
+    format!(
+        "SELECT {COLUMNS} FROM entities WHERE production_id IS NULL AND kind = ?1 \
+         AND is_deleted = ?2 ORDER BY created_at, rowid"
+    )
+}
+
+/// Rows of a kind (of one production, or of a global kind), live or deleted, oldest first.
 pub(crate) fn query_rows<D>(
     conn: &Connection,
     kind: &KindDef,
@@ -141,11 +151,12 @@ pub(crate) fn query_rows<D>(
         let rows = stmt.query_map(params![production_id, kind.name, deleted], read)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     } else {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM entities WHERE kind = ?1 AND is_deleted = ?2 \
-             ORDER BY created_at, rowid"
+        debug_assert!(
+            kind.scope == Scope::Global,
+            "{} is listed per production",
+            kind.name
         );
-        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut stmt = conn.prepare_cached(&global_rows_sql())?;
         let rows = stmt.query_map(params![kind.name, deleted], read)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
