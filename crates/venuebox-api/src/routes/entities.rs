@@ -20,7 +20,7 @@ use crate::extract::JsonObject;
 /// Registers every family of the registry on five resources, whose `{family}` segment admits
 /// exactly the families of one route shape. One resource per shape, not one scope per family:
 /// actix compiles every pattern with a parameter into a regex and keeps two copies of each
-/// per worker, and the ~90 per-family patterns (twice, with the root aliases) were about half
+/// per worker, and the ~90 per-family patterns (twice, with the root aliases) were about a third
 /// of an idle box's heap (massif, issue #17).
 ///
 /// Show data is read by viewers and written by the crew. The shared library (equipment
