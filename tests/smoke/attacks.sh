@@ -84,6 +84,16 @@ for path in /api/admin/node /api/admin/%6Eode; do
     expect "editor: PUT $path" "403 404" "${editor[@]}" "${json[@]}" -X PUT \
         -d '{"hubUrl":"postgres://attacker@evil.example/db"}' "$base$path"
 done
+# Deleting a library entry is the admin's, the crew's only to add and edit: the library
+# families have a route of their own whose DELETE gate needs an admin, so no spelling of the
+# path (encoded, the root alias, another case) reaches a delete the editor may call.
+spec=$(curl -sS -b "$data/admin.jar" "$base/api/equipment" | jq -r '.[0].uuid')
+for path in /api/equipment/$spec /api/%65quipment/$spec /%65quipment/$spec /equipment/$spec \
+    /api/equipment/%2F$spec /api/Equipment/$spec /api/formats/$spec; do
+    expect "editor: DELETE $path" "403 404" "${editor[@]}" -X DELETE "$base$path"
+done
+expect "the library entry is still there" "200" "${viewer[@]}" "$base/api/equipment/$spec"
+
 # A device token is no better in a cookie than in a header, and a wrong one is refused.
 expect "stranger: POST /api/auth/token (made up)" "401" "${json[@]}" -d '{"token":"vbx_0000"}' \
     "$base/api/auth/token"

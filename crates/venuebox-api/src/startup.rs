@@ -790,3 +790,16 @@ fn http_workers(configured: usize) -> usize {
     }
     std::thread::available_parallelism().map_or(1, |cores| cores.get().min(2))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::http_workers;
+
+    #[test]
+    fn the_default_is_one_worker_per_core_up_to_two_and_a_configured_number_stands() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(http_workers(0), cores.min(2));
+        assert_eq!(http_workers(4), 4);
+        assert_eq!(http_workers(1), 1);
+    }
+}

@@ -296,11 +296,11 @@ impl RowPlan {
 }
 
 /// The rows of one production (`?1`), or the rows of a global kind, which have none (`?1` is
-/// then NULL and unused). Both take `entities_by_production` (migration V8).
+/// then bound to NULL and not read). Both take `entities_by_production` (migration V8).
 pub(crate) fn production_filter(production_id: Option<&str>) -> &'static str {
     match production_id {
         Some(_) => "production_id = ?1",
-        None => "production_id IS NULL AND ?1 IS NULL",
+        None => "production_id IS NULL",
     }
 }
 
