@@ -9,15 +9,13 @@ use serde_json::{Map, Value};
 use crate::clock;
 use crate::codec::{self, Decoded};
 use crate::error::{Result, StoreError};
+use crate::labels;
 use crate::model::{Actor, Entity, Operation, derived_uuid};
 use crate::read::{record, render};
 use crate::registry::WriteCtx;
 use crate::registry::{ChildList, DeleteMode, FieldType, KeyStyle, KindDef, Scope, WireCase};
 use crate::replica::{self, LocalChange};
-use crate::rows::{
-    IfTaken, NewRow, generate_display_id, insert_row, load, load_live, remove_row,
-    require_production,
-};
+use crate::rows::{IfTaken, NewRow, insert_row, load, load_live, remove_row, require_production};
 use crate::writer::WriteTx;
 
 /// Options a caller inside the box (seeding, settings routes) may set on a create.
@@ -86,8 +84,13 @@ pub fn create(
         })?;
     }
     if doc.get("id").is_none_or(Value::is_null) && !kind.field("id").is_some_and(|f| f.required) {
-        let generated = generate_display_id(conn, kind, production_id.as_deref())?;
+        let generated = match tx.labels() {
+            Some(labels) => labels.next(conn, kind, production_id.as_deref())?,
+            None => labels::next_detached(conn, kind, production_id.as_deref())?,
+        };
         doc.insert("id".into(), Value::String(generated));
+    } else if let Some(labels) = tx.labels() {
+        labels.saw(kind, production_id.as_deref(), &doc);
     }
     let uuid = match (&options.uuid, kind.key, kind.natural_key) {
         (Some(uuid), _, _) => uuid.clone(),
@@ -232,6 +235,9 @@ pub fn update(
         &existing.uuid,
         &changes,
     )?;
+    if let Some(labels) = tx.labels() {
+        labels.saw(kind, existing.production_id.as_deref(), &changes);
+    }
     let requested_by = decoded.actor.clone();
     let was_deleted = existing.is_deleted;
     let actor = decoded.actor.or(existing.last_modified_by.clone());

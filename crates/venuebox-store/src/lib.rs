@@ -17,6 +17,7 @@ pub mod error;
 pub mod hlc;
 mod hooks;
 pub mod kinds;
+mod labels;
 pub mod model;
 mod pages;
 mod ports;
@@ -486,12 +487,12 @@ mod migration_tests {
         let indexes: i64 = conn
             .query_row(
                 "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN \
-                 ('entities_by_production', 'entities_linked_by_kind', 'sync_outbox_by_uuid')",
+                 ('entities_by_production', 'entities_linked_by_kind')",
                 [],
                 |r| r.get(0),
             )
             .unwrap();
-        assert_eq!(indexes, 3);
+        assert_eq!(indexes, 2);
         let check: String = conn
             .query_row("PRAGMA integrity_check", [], |r| r.get(0))
             .unwrap();

@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 use crate::codec;
 use crate::error::{Result, StoreError};
 use crate::kinds::registry;
+use crate::labels;
 use crate::model::{Entity, Row, StoredRow};
 use crate::registry::{KindDef, Scope};
 
@@ -168,101 +169,23 @@ pub fn remove_row(conn: &Connection, kind: &KindDef, existing: &Entity) -> Resul
     if kind.is_production {
         conn.prepare_cached("DELETE FROM entities WHERE production_id = ?1")?
             .execute([&existing.uuid])?;
-        conn.prepare_cached(
-            "DELETE FROM meta WHERE key LIKE 'display_seq' || char(31) || '%' \
-             AND substr(key, -length(?1) - 1) = char(31) || ?1",
-        )?
-        .execute([&existing.uuid])?;
+        labels::forget_production(conn, &existing.uuid)?;
         conn.prepare_cached("DELETE FROM sync_holdings WHERE production_id = ?1")?
             .execute([&existing.uuid])?;
     }
     conn.prepare_cached("DELETE FROM entities WHERE uuid = ?1")?
         .execute([&existing.uuid])?;
-    Ok(())
-}
-
-/// The next `<PREFIX> <n>` for a kind in a production. The counter lives in `meta` so a
-/// create costs one row update, not a count of the whole production; it starts from the
-/// rows already there the first time a kind needs one.
-pub(crate) fn generate_display_id(
-    conn: &Connection,
-    kind: &KindDef,
-    production_id: Option<&str>,
-) -> Result<String> {
-    let counter = display_counter_key(kind, production_id);
-    let current: Option<i64> = conn
-        .prepare_cached("SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?1")?
-        .query_row([&counter], |row| row.get(0))
-        .optional()?;
-    let next = match current {
-        Some(n) => n + 1,
-        None => {
-            let existing: i64 = conn
-                .prepare_cached(
-                    "SELECT count(*) FROM entities WHERE kind = ?1 AND production_id IS ?2",
-                )?
-                .query_row(params![kind.name, production_id], |row| row.get(0))?;
-            existing + 1
-        }
-    };
-    conn.prepare_cached(
-        "INSERT INTO meta (key, value) VALUES (?1, ?2) \
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-    )?
-    .execute(params![counter, next.to_string()])?;
-    Ok(format!("{} {}", kind.display_prefix, next))
-}
-
-/// Keeps this node's display-id counter past a label another node gave out (`SRC 7` pulled
-/// here means the next one made here is at least `SRC 8`), so two boxes in contact never
-/// hand out the same label; apart they can, and the hub renumbers the later arrival.
-pub(crate) fn note_display_id(
-    conn: &Connection,
-    kind: &KindDef,
-    production_id: Option<&str>,
-    data: &Map<String, Value>,
-) -> Result<()> {
-    match data
-        .get("id")
-        .and_then(Value::as_str)
-        .and_then(|label| display_number(kind, label))
-    {
-        Some(number) => note_display_number(conn, kind, production_id, number),
-        None => Ok(()),
+    if !kind.is_production {
+        // The label leaves with the row: keep its number from being given out again.
+        labels::note(
+            conn,
+            None,
+            kind,
+            existing.production_id.as_deref(),
+            &existing.data,
+        )?;
     }
-}
-
-/// The number of a generated label of `kind` (`7` of `SRC 7`).
-pub(crate) fn display_number(kind: &KindDef, label: &str) -> Option<i64> {
-    label
-        .strip_prefix(kind.display_prefix)?
-        .strip_prefix(' ')?
-        .parse::<i64>()
-        .ok()
-}
-
-/// Keeps the display-id counter of (`kind`, `production_id`) at least at `number`.
-pub(crate) fn note_display_number(
-    conn: &Connection,
-    kind: &KindDef,
-    production_id: Option<&str>,
-    number: i64,
-) -> Result<()> {
-    let counter = display_counter_key(kind, production_id);
-    conn.prepare_cached(
-        "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET \
-         value = max(CAST(meta.value AS INTEGER), CAST(excluded.value AS INTEGER))",
-    )?
-    .execute(params![counter, number.to_string()])?;
     Ok(())
-}
-
-fn display_counter_key(kind: &KindDef, production_id: Option<&str>) -> String {
-    format!(
-        "display_seq\u{1f}{}\u{1f}{}",
-        kind.name,
-        production_id.unwrap_or("")
-    )
 }
 
 /// A new row: version 1, with these clocks.

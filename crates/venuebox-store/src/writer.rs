@@ -25,6 +25,7 @@ use rusqlite::Connection;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::hlc::HlcClock;
+use crate::labels::DisplayCounters;
 use crate::model::ChangeEvent;
 
 /// The changes of one committed write, published together once they are on disk.
@@ -44,6 +45,9 @@ pub struct WriteTx<'c> {
     /// Stamps local changes for the outbox; absent while seeding (every node seeds the same
     /// rows, so seeding is not a change to sync).
     clock: Option<&'c HlcClock>,
+    /// The writer thread's display-id counters; absent while seeding (labels then go through
+    /// the floor in `meta`).
+    labels: Option<&'c DisplayCounters>,
 }
 
 impl<'c> WriteTx<'c> {
@@ -52,6 +56,9 @@ impl<'c> WriteTx<'c> {
     }
     pub fn clock(&self) -> Option<&'c HlcClock> {
         self.clock
+    }
+    pub(crate) fn labels(&self) -> Option<&'c DisplayCounters> {
+        self.labels
     }
     pub fn emit(&mut self, event: ChangeEvent) {
         self.events.push(event);
@@ -70,13 +77,14 @@ impl<'c> WriteTx<'c> {
             conn,
             events: Vec::new(),
             clock: None,
+            labels: None,
         }
     }
 }
 
 trait Job: Send {
     /// Runs the write inside its savepoint; false when it was refused and must be undone.
-    fn run(&mut self, conn: &Connection, clock: &HlcClock) -> bool;
+    fn run(&mut self, conn: &Connection, clock: &HlcClock, labels: &DisplayCounters) -> bool;
     /// Answers the caller once the batch's fate is known; returns the events to publish.
     fn finish(self: Box<Self>, commit: &Result<(), String>) -> Vec<ChangeEvent>;
 }
@@ -93,12 +101,13 @@ where
     T: Send + 'static,
     F: FnOnce(&mut WriteTx<'_>) -> Result<T> + Send + 'static,
 {
-    fn run(&mut self, conn: &Connection, clock: &HlcClock) -> bool {
+    fn run(&mut self, conn: &Connection, clock: &HlcClock, labels: &DisplayCounters) -> bool {
         let op = self.op.take().expect("a job runs once");
         let mut tx = WriteTx {
             conn,
             events: Vec::new(),
             clock: Some(clock),
+            labels: Some(labels),
         };
         let outcome = catch_unwind(AssertUnwindSafe(|| op(&mut tx))).unwrap_or_else(|_| {
             Err(StoreError::Internal(
@@ -226,7 +235,9 @@ impl Writer {
         let handle = std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || {
-                writer_loop(&conn, &clock, jobs, done, &writer_stats);
+                // The display-id counters live on this thread, the only one that writes.
+                let labels = DisplayCounters::default();
+                writer_loop(&conn, &clock, &labels, jobs, done, &writer_stats);
                 // Every batch is flushed and answered before the writer counts as stopped,
                 // and the connection (whose close may checkpoint and remove the log) closes
                 // only after the last flush.
@@ -324,6 +335,7 @@ fn spawn_checkpointer(conn: &mut Connection, checkpoints: Connection) -> Result<
 fn writer_loop(
     conn: &Connection,
     clock: &HlcClock,
+    labels: &DisplayCounters,
     mut queue: mpsc::UnboundedReceiver<Message>,
     done: std::sync::mpsc::Sender<Done>,
     stats: &WriterStats,
@@ -346,7 +358,7 @@ fn writer_loop(
             }
         }
         let started = Instant::now();
-        let commit = run_batch(conn, clock, &mut batch);
+        let commit = run_batch(conn, clock, labels, &mut batch);
         if let Err(reason) = &commit {
             tracing::error!(%reason, writes = batch.len(), "write batch failed; rolled back");
         }
@@ -439,6 +451,7 @@ fn flusher_loop(
 fn run_batch(
     conn: &Connection,
     clock: &HlcClock,
+    labels: &DisplayCounters,
     batch: &mut [Box<dyn Job>],
 ) -> Result<(), String> {
     // Cached statements: these run once or twice per write, and compiling them each time was
@@ -448,7 +461,7 @@ fn run_batch(
     let applied = (|| -> rusqlite::Result<()> {
         for job in batch.iter_mut() {
             run("SAVEPOINT write_job")?;
-            if !job.run(conn, clock) {
+            if !job.run(conn, clock, labels) {
                 run("ROLLBACK TO write_job")?;
             }
             run("RELEASE write_job")?;

@@ -18,7 +18,7 @@ use crate::kinds::registry;
 use crate::model::{Actor, Operation};
 use crate::registry::KindDef;
 use crate::writer::WriteTx;
-use crate::{read, rows};
+use crate::{labels, read, rows};
 
 /// Where an interrupted download stands (kept in `meta`, so it survives a restart).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -150,7 +150,7 @@ pub fn install_download(tx: &mut WriteTx<'_>) -> Result<Installed> {
             install.row(tx, row)?;
         }
     }
-    let mut installed = install.finish(tx.conn())?;
+    let mut installed = install.finish(tx)?;
     if held_before {
         installed.removed = remove_missing(tx.conn(), &production)?;
     }
@@ -346,7 +346,7 @@ impl Install {
         if self.tombstones {
             super::tombstones::forget(conn, &row.uuid)?;
         }
-        if let Some(number) = label.and_then(|label| rows::display_number(kind, label)) {
+        if let Some(number) = label.and_then(|label| labels::display_number(kind, label)) {
             let highest = self
                 .labels
                 .entry((kind.name, row.production_id.clone()))
@@ -358,10 +358,10 @@ impl Install {
     }
 
     /// Keeps this node's display-id counters past every label installed.
-    fn finish(self, conn: &Connection) -> Result<Installed> {
+    fn finish(self, tx: &WriteTx<'_>) -> Result<Installed> {
         for ((kind, production), number) in self.labels {
             let kind = registry().kind(kind);
-            rows::note_display_number(conn, kind, production.as_deref(), number)?;
+            labels::note_number(tx.conn(), tx.labels(), kind, production.as_deref(), number)?;
         }
         Ok(self.installed)
     }
@@ -370,29 +370,35 @@ impl Install {
 /// Removes rows of the production the snapshot did not have (deleted on the hub), unless
 /// they are local changes still to push. Returns how many went.
 fn remove_missing(conn: &Connection, production: &str) -> Result<i64> {
+    let queued = Queued::load(conn)?;
     let mut removed = 0;
     let mut after = String::new();
     loop {
-        let uuids: Vec<String> = {
+        let missing: Vec<(String, String, Option<String>)> = {
             let mut stmt = conn.prepare_cached(
-                "SELECT e.uuid FROM entities e WHERE (e.production_id = ?1 OR e.uuid = ?1) \
+                "SELECT e.uuid, e.kind, e.data ->> '$.id' FROM entities e \
+                 WHERE (e.production_id = ?1 OR e.uuid = ?1) \
                  AND e.uuid > ?2 AND NOT EXISTS (SELECT 1 FROM download_staging s \
                  WHERE s.uuid = e.uuid) ORDER BY e.uuid LIMIT ?3",
             )?;
-            let rows =
-                stmt.query_map(params![production, after, INSTALL_CHUNK], |row| row.get(0))?;
+            let rows = stmt.query_map(params![production, after, INSTALL_CHUNK], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2).ok().flatten()))
+            })?;
             rows.collect::<rusqlite::Result<_>>()?
         };
-        let Some(last) = uuids.last() else { break };
+        let Some((last, _, _)) = missing.last() else {
+            break;
+        };
         after = last.clone();
-        for uuid in uuids {
-            let waiting = conn
-                .prepare_cached(
-                    "SELECT EXISTS (SELECT 1 FROM sync_outbox WHERE uuid = ?1 AND node_seq > \
-                     coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'acked_seq'), 0))",
-                )?
-                .query_row([&uuid], |row| row.get::<_, bool>(0))?;
-            if !waiting {
+        for (uuid, kind, label) in missing {
+            if !queued.unacknowledged(conn, &uuid)? {
+                // The label leaves with the row; its number must not be given out again.
+                if let Some(kind) = registry().get(&kind)
+                    && !kind.is_production
+                    && let Some(number) = label.and_then(|l| labels::display_number(kind, &l))
+                {
+                    labels::note_number(conn, None, kind, Some(production), number)?;
+                }
                 conn.prepare_cached("DELETE FROM entities WHERE uuid = ?1")?
                     .execute([&uuid])?;
                 removed += 1;

@@ -2,7 +2,7 @@
 //! value and clock, unless it has a change of that field still waiting for the hub's answer
 //! (then the hub's older value must not replace it here). Every applied change is published
 //! through the same event path as a local write, so laptops see an office edit live.
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
@@ -17,6 +17,7 @@ use crate::codec;
 use crate::error::Result;
 use crate::hlc::{Hlc, HlcClock};
 use crate::kinds::registry;
+use crate::labels;
 use crate::model::{Actor, Entity, Operation};
 use crate::registry::{KindDef, Scope};
 use crate::writer::WriteTx;
@@ -54,54 +55,67 @@ pub(crate) struct Pending {
     pub delete: bool,
 }
 
-/// The rows this node has entries for in its outbox, read once per page of pulled changes
-/// (or per download): most pulled rows have none, and for them [`Queued::pending`] costs no
-/// query. The outbox's rows do not change while a page applies (it runs in one transaction
-/// that appends nothing to it).
-pub(crate) struct Queued(HashSet<String>);
+/// The rows this node has entries for in its outbox, with the sequences of those entries, read
+/// once per page of pulled changes (or per download) in one pass over the outbox: most
+/// pulled rows have none, and for them [`Queued::pending`] costs no query; for the others it
+/// reads their entries by sequence. (The outbox has no index by row: keeping one cost every
+/// local write a WAL page, issue #17, for a lookup this one pass answers.) The outbox's rows
+/// do not change while a page applies (it runs in one transaction that appends nothing to it).
+pub(crate) struct Queued(HashMap<String, Vec<i64>>);
 
 impl Queued {
     pub fn load(conn: &Connection) -> Result<Queued> {
-        let mut stmt = conn.prepare_cached("SELECT DISTINCT uuid FROM sync_outbox")?;
-        let uuids = stmt.query_map([], |row| row.get(0))?;
-        Ok(Queued(uuids.collect::<rusqlite::Result<_>>()?))
+        let mut by_row: HashMap<String, Vec<i64>> = HashMap::new();
+        let mut stmt = conn.prepare_cached("SELECT uuid, node_seq FROM sync_outbox")?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            by_row.entry(row.get(0)?).or_default().push(row.get(1)?);
+        }
+        Ok(Queued(by_row))
     }
 
     /// Has this node queued any change to `uuid` (acknowledged or not)?
     pub fn contains(&self, uuid: &str) -> bool {
-        self.0.contains(uuid)
+        self.0.contains_key(uuid)
     }
 
     /// Is a change of this node to `uuid` still waiting for the hub's verdict as of hub
     /// sequence `seq`?
     pub fn pending(&self, conn: &Connection, uuid: &str, seq: i64) -> Result<Pending> {
-        if !self.0.contains(uuid) {
-            return Ok(Pending::default());
+        let mut found = Pending::default();
+        let Some(entries) = self.0.get(uuid) else {
+            return Ok(found);
+        };
+        let mut stmt = conn.prepare_cached(
+            "SELECT o.op, o.fields FROM sync_outbox o LEFT JOIN sync_acks a \
+             ON a.node_seq = o.node_seq WHERE o.node_seq = ?1 AND (a.hub_seq > ?2 OR \
+             (a.hub_seq IS NULL AND o.node_seq > coalesce((SELECT CAST(value AS INTEGER) \
+             FROM meta WHERE key = 'acked_seq'), 0)))",
+        )?;
+        for node_seq in entries {
+            let mut rows = stmt.query(params![node_seq, seq])?;
+            while let Some(row) = rows.next()? {
+                let op: String = row.get(0)?;
+                if op == "delete" {
+                    found.delete = true;
+                }
+                let fields: String = row.get(1)?;
+                found
+                    .columns
+                    .extend(super::parse_object(&fields)?.into_iter().map(|(k, _)| k));
+            }
         }
-        pending(conn, uuid, seq)
+        Ok(found)
     }
-}
 
-fn pending(conn: &Connection, uuid: &str, seq: i64) -> Result<Pending> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT o.op, o.fields FROM sync_outbox o LEFT JOIN sync_acks a \
-         ON a.node_seq = o.node_seq WHERE o.uuid = ?1 AND (a.hub_seq > ?2 OR (a.hub_seq IS NULL \
-         AND o.node_seq > coalesce((SELECT CAST(value AS INTEGER) FROM meta \
-         WHERE key = 'acked_seq'), 0)))",
-    )?;
-    let mut rows = stmt.query(params![uuid, seq])?;
-    let mut found = Pending::default();
-    while let Some(row) = rows.next()? {
-        let op: String = row.get(0)?;
-        if op == "delete" {
-            found.delete = true;
-        }
-        let fields: String = row.get(1)?;
-        found
-            .columns
-            .extend(super::parse_object(&fields)?.into_iter().map(|(k, _)| k));
+    /// Is any change of this node to `uuid` not yet acknowledged by the hub?
+    pub fn unacknowledged(&self, conn: &Connection, uuid: &str) -> Result<bool> {
+        let Some(entries) = self.0.get(uuid) else {
+            return Ok(false);
+        };
+        let acked = hub_state::acked(conn)?;
+        Ok(entries.iter().any(|&node_seq| node_seq > acked))
     }
-    Ok(found)
 }
 
 /// What one pull applied.
@@ -286,7 +300,7 @@ fn apply_upsert(
         };
         // The row was just found missing, inside this transaction.
         rows::insert_row(conn, &row, rows::IfTaken::Keep)?;
-        rows::note_display_id(conn, kind, row.production_id, row.data)?;
+        labels::note(conn, tx.labels(), kind, row.production_id, row.data)?;
         let entity = row.to_entity();
         let operation = if entity.is_deleted {
             Operation::Deleted
@@ -340,6 +354,9 @@ fn apply_upsert(
         change.actor,
         codec::json_text(&clocks),
     ])?;
+    if let Some(labels) = tx.labels() {
+        labels.saw(kind, existing.production_id.as_deref(), &changed);
+    }
     let was_deleted = existing.is_deleted;
     let entity = Entity {
         data,

@@ -663,3 +663,99 @@ async fn readers_open_on_demand_up_to_the_limit() {
     }
     assert!(most.load(Ordering::SeqCst) <= 4, "{most:?} reads at once");
 }
+
+/// Display ids come from counters kept in the writer's memory (no row updated per create):
+/// a label is never handed out twice by this box — not past a label a client chose, not
+/// after a hard delete of the highest one, not after a restart, not after a write that took a
+/// number and was refused.
+#[tokio::test]
+async fn a_display_id_is_never_handed_out_twice_across_deletes_refusals_and_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let productions = registry().kind("production");
+    let checklist = registry().kind("checklist-item");
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    store
+        .create(productions, body(json!({"id": "p", "name": "Show"})))
+        .await
+        .unwrap();
+    let create = |store: &Store, fields: Value| {
+        let store = store.clone();
+        let mut fields = body(fields);
+        fields.insert("productionId".into(), json!("p"));
+        async move { store.create(checklist, fields).await.unwrap() }
+    };
+    let label = |row: &Value| row["id"].as_str().unwrap().to_owned();
+    let first = create(&store, json!({"title": "a"})).await;
+    let prefix = label(&first).split(' ').next().unwrap().to_owned();
+    let numbered = |n: i64| format!("{prefix} {n}");
+    assert_eq!(label(&first), numbered(1));
+    // A label the client chose moves the counter past it.
+    create(&store, json!({"title": "b", "id": numbered(7)})).await;
+    assert_eq!(
+        label(&create(&store, json!({"title": "c"})).await),
+        numbered(8)
+    );
+    // A write that took a number and was refused leaves a gap, not a duplicate.
+    let refused = store
+        .write(move |tx| {
+            let decoded = venuebox_store::codec::decode_body(
+                checklist,
+                body(json!({"productionId": "p", "title": "refused"})),
+            )?;
+            venuebox_store::entities::create(tx, checklist, decoded, Default::default())?;
+            Err::<(), _>(StoreError::BadRequest("refused".into()))
+        })
+        .await;
+    assert!(refused.is_err());
+    let after_refusal = create(&store, json!({"title": "d"})).await;
+    assert_eq!(label(&after_refusal), numbered(10));
+    // The highest label goes for good (checklist items are deleted, not archived).
+    store
+        .delete(
+            checklist,
+            after_refusal["uuid"].as_str().unwrap().to_owned(),
+            venuebox_store::Actor::default(),
+        )
+        .await
+        .unwrap();
+    store.close();
+    drop(store);
+
+    // After a restart the counter is rebuilt from the rows and the floor the delete left.
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    assert_eq!(
+        label(&create(&store, json!({"title": "e"})).await),
+        numbered(11)
+    );
+    // An edit that gives a row a higher label moves the counter too.
+    let edited = create(&store, json!({"title": "f"})).await;
+    assert_eq!(label(&edited), numbered(12));
+    store
+        .update(
+            checklist,
+            edited["uuid"].as_str().unwrap().to_owned(),
+            body(json!({"id": numbered(40), "version": edited["version"]})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        label(&create(&store, json!({"title": "g"})).await),
+        numbered(41)
+    );
+    store.close();
+    drop(store);
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    assert_eq!(
+        label(&create(&store, json!({"title": "h"})).await),
+        numbered(42)
+    );
+    let labels: Vec<String> = store
+        .list(checklist, Some("p".into()), false)
+        .await
+        .unwrap()
+        .iter()
+        .map(label)
+        .collect();
+    let distinct: std::collections::HashSet<_> = labels.iter().collect();
+    assert_eq!(distinct.len(), labels.len(), "{labels:?}");
+}
