@@ -7,23 +7,18 @@ splits) and the share of each b-tree. Usage: wal_pages.py path/to/venuebox [crea
 import collections
 import json
 import os
-import socket
 import sqlite3
 import struct
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
+
+import box_http
+from box_http import free_port
 
 BIN = sys.argv[1]
 CREATES = int(sys.argv[2]) if len(sys.argv) > 2 else 600
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main():
@@ -34,17 +29,18 @@ def main():
                             "--no-mdns", "--auth-mode", "open"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
+        conn = box_http.connect(base)
         for _ in range(200):
             try:
-                urllib.request.urlopen(base + "/health")
+                conn.request("GET", "/health")
+                conn.getresponse().read()
                 break
             except OSError:
+                conn.close()
                 time.sleep(0.05)
 
         def post(path, body):
-            request = urllib.request.Request(base + path, data=json.dumps(body).encode(),
-                                             headers={"content-type": "application/json"})
-            return json.load(urllib.request.urlopen(request))
+            return json.loads(box_http.post(conn, path, body))
 
         production = post("/api/productions", {"name": "WAL pages"})["id"]
         database = os.path.join(data, "venuebox.db")

@@ -685,16 +685,24 @@ async fn a_display_id_is_never_handed_out_twice_across_deletes_refusals_and_rest
         async move { store.create(checklist, fields).await.unwrap() }
     };
     let label = |row: &Value| row["id"].as_str().unwrap().to_owned();
+    // Creates an item without a label: the label it was given.
+    let next_label = |store: &Store| {
+        let made = create(store, json!({"title": "no label given"}));
+        async move { label(&made.await) }
+    };
+    // The process ends and starts again on the same files.
+    let restart = |store: Store| {
+        store.close();
+        drop(store);
+        Store::open(dir.path(), StoreOptions::default()).unwrap()
+    };
     let first = create(&store, json!({"title": "a"})).await;
     let prefix = label(&first).split(' ').next().unwrap().to_owned();
     let numbered = |n: i64| format!("{prefix} {n}");
     assert_eq!(label(&first), numbered(1));
     // A label the client chose moves the counter past it.
     create(&store, json!({"title": "b", "id": numbered(7)})).await;
-    assert_eq!(
-        label(&create(&store, json!({"title": "c"})).await),
-        numbered(8)
-    );
+    assert_eq!(next_label(&store).await, numbered(8));
     // A write that took a number and was refused leaves a gap, not a duplicate.
     let refused = store
         .write(move |tx| {
@@ -718,15 +726,10 @@ async fn a_display_id_is_never_handed_out_twice_across_deletes_refusals_and_rest
         )
         .await
         .unwrap();
-    store.close();
-    drop(store);
 
     // After a restart the counter is rebuilt from the rows and the floor the delete left.
-    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
-    assert_eq!(
-        label(&create(&store, json!({"title": "e"})).await),
-        numbered(11)
-    );
+    let store = restart(store);
+    assert_eq!(next_label(&store).await, numbered(11));
     // An edit that gives a row a higher label moves the counter too.
     let edited = create(&store, json!({"title": "f"})).await;
     assert_eq!(label(&edited), numbered(12));
@@ -738,17 +741,9 @@ async fn a_display_id_is_never_handed_out_twice_across_deletes_refusals_and_rest
         )
         .await
         .unwrap();
-    assert_eq!(
-        label(&create(&store, json!({"title": "g"})).await),
-        numbered(41)
-    );
-    store.close();
-    drop(store);
-    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
-    assert_eq!(
-        label(&create(&store, json!({"title": "h"})).await),
-        numbered(42)
-    );
+    assert_eq!(next_label(&store).await, numbered(41));
+    let store = restart(store);
+    assert_eq!(next_label(&store).await, numbered(42));
     let labels: Vec<String> = store
         .list(checklist, Some("p".into()), false)
         .await

@@ -287,6 +287,41 @@ async fn a_download_again_changes_only_what_the_hub_changed() {
     assert_eq!(cam["id"], "CAM 10101");
 }
 
+/// A label this box gave out leaves with its row when a download removes a row the hub no
+/// longer has (deleted in the office, never pulled here); the box's display-id counters live
+/// in memory and restart from the rows, so the removal must leave the number behind: after a
+/// restart the next label made here is a new one, not the removed row's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_label_removed_by_a_download_is_not_given_out_again_after_a_restart() {
+    let hub = TestHub::new().await;
+    let office = Node::new("office", &hub.url);
+    production(&office, "arena").await;
+    office.item("arena", "Made in the office").await;
+    office.sync(&hub.url).await.unwrap();
+    let mut venue = Node::with_scope("venue", &hub.url, venuebox_sync::ScopeMode::Held);
+    venue.engine.download("arena", false).await.unwrap();
+    let made_here = venue.item("arena", "Made at the venue").await;
+    let label = venue.rows("checklist-item").await[&made_here].0["id"].clone();
+    venue.sync(&hub.url).await.unwrap();
+    office.sync(&hub.url).await.unwrap();
+    office.delete("checklist-item", &made_here).await.unwrap();
+    office.sync(&hub.url).await.unwrap();
+
+    let report = venue.engine.download("arena", false).await.unwrap();
+    assert_eq!(report.removed, 1, "{report:?}");
+    venue.restart();
+    let next = venue
+        .create(
+            "checklist-item",
+            json!({"productionId": "arena", "title": "After the restart"}),
+        )
+        .await;
+    assert_ne!(
+        next["id"], label,
+        "the removed row's label was given out again"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_locked_production_refuses_other_nodes_until_it_is_unlocked() {
     let hub = TestHub::new().await;
