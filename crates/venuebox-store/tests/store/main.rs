@@ -50,6 +50,88 @@ async fn every_answered_write_was_flushed_to_the_write_ahead_log_first() {
     }
 }
 
+/// A write alone in its commit runs without a savepoint (the writer rolls the whole
+/// transaction back instead): refused half-way, it must leave nothing behind either, and the
+/// writer must go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_write_alone_in_its_commit_leaves_nothing() {
+    let (_dir, store) = open();
+    let productions = registry().kind("production");
+    let checklist = registry().kind("checklist-item");
+    store
+        .create(productions, body(json!({"id": "p", "name": "Show"})))
+        .await
+        .unwrap();
+    let commits = || {
+        store
+            .writer_stats()
+            .commits
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    for n in 0..3 {
+        let before = commits();
+        let refused = store
+            .write(move |tx| {
+                for item in 0..50 {
+                    let decoded = venuebox_store::codec::decode_body(
+                        checklist,
+                        body(json!({"productionId": "p", "title": format!("item {n}.{item}")})),
+                    )?;
+                    venuebox_store::entities::create(tx, checklist, decoded, Default::default())?;
+                }
+                Err::<(), _>(StoreError::BadRequest(format!("refused {n}")))
+            })
+            .await;
+        assert!(
+            matches!(refused, Err(StoreError::BadRequest(_))),
+            "{refused:?}"
+        );
+        assert_eq!(
+            commits(),
+            before + 1,
+            "the refused write was alone in its batch"
+        );
+        // A panic half-way is refused the same way.
+        let panicked = store
+            .write(move |tx| -> venuebox_store::Result<()> {
+                let decoded = venuebox_store::codec::decode_body(
+                    checklist,
+                    body(json!({"productionId": "p", "title": "half-way"})),
+                )?;
+                venuebox_store::entities::create(tx, checklist, decoded, Default::default())?;
+                panic!("a write panics after its insert")
+            })
+            .await;
+        assert!(panicked.is_err());
+    }
+    let rows = store
+        .list(checklist, Some("p".into()), false)
+        .await
+        .unwrap();
+    assert!(
+        rows.is_empty(),
+        "{} rows of refused writes stayed",
+        rows.len()
+    );
+    let outbox: i64 = store
+        .read(|conn| Ok(conn.query_row("SELECT count(*) FROM sync_outbox", [], |r| r.get(0))?))
+        .await
+        .unwrap();
+    assert_eq!(
+        outbox, 1,
+        "only the production's own change waits for the hub"
+    );
+    // The writer goes on.
+    let kept = store
+        .create(
+            checklist,
+            body(json!({"productionId": "p", "title": "kept"})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(kept["title"], "kept");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_write_in_a_batch_rolls_back_alone() {
     let (_dir, store) = open();
@@ -602,6 +684,75 @@ async fn checkpoints_run_beside_the_writer_and_the_log_stays_bounded() {
         .await
         .unwrap();
     assert!(rows > 1_000);
+}
+
+/// One commit larger than the writer's own checkpoint threshold (a download's install) is
+/// left to the checkpointer, which copies it; the writes after it still keep the log bounded
+/// (by that commit plus the threshold) and the database whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_larger_than_the_backstop_is_checkpointed_and_the_log_stays_bounded() {
+    let (dir, store) = open();
+    let database = dir.path().join("venuebox.db");
+    let wal = dir.path().join("venuebox.db-wal");
+    let size = |path: &std::path::Path| std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let frame = 4096 + 24;
+    let before = size(&database);
+    // ~6,000 pages in one write: 12,000 staged rows of 2 KB.
+    store
+        .write(|tx| {
+            let mut insert = tx.conn().prepare(
+                "INSERT INTO download_staging (uuid, kind, production_id, data, clocks) \
+                 VALUES (?1, 'checklist-item', 'p', ?2, '{}')",
+            )?;
+            let data = format!("{{\"title\":\"{}\"}}", "x".repeat(2000));
+            for n in 0..12_000 {
+                insert.execute(rusqlite::params![format!("u{n:05}"), data])?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let big = size(&wal) / frame;
+    assert!(big > 5_000, "the write made {big} log pages");
+    let mut copied = false;
+    for _ in 0..100 {
+        if size(&database) > before + 5_000 * 4096 {
+            copied = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        copied,
+        "the checkpointer copied the large commit into the database"
+    );
+    // A steady stream of small writes after it, 50 at a time (the load under which passive
+    // checkpoints beside the writer never catch up with the log's end).
+    let productions = registry().kind("production");
+    for round in 0..120 {
+        let writes = (0..50).map(|i| {
+            store.create(
+                productions,
+                body(json!({"id": format!("p{round}-{i}"), "name": "Show"})),
+            )
+        });
+        for done in futures_util::future::join_all(writes).await {
+            done.unwrap();
+        }
+    }
+    assert!(
+        size(&wal) <= (big + 5_000) * frame,
+        "write-ahead log of {} pages after a commit of {big}",
+        size(&wal) / frame
+    );
+    store
+        .read(|conn| {
+            let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+            assert_eq!(check, "ok");
+            Ok(())
+        })
+        .await
+        .unwrap();
 }
 
 /// Readers are opened as concurrent reads need them, up to the limit: four reads that each
