@@ -11,7 +11,8 @@
 //!    moves a field to a value the hub had later, so the end state is the hub's.
 //! 4. Verify counts by kind and a checksum of the production's rows against the hub.
 use std::collections::BTreeMap;
-use std::time::Instant;
+use std::future::Future;
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use venuebox_store::clock;
@@ -55,6 +56,14 @@ impl Digester {
             checksum,
         }
     }
+}
+
+/// Awaits `work`, adding the time it took to `busy`.
+async fn timed<T>(busy: &mut Duration, work: impl Future<Output = T>) -> T {
+    let started = Instant::now();
+    let outcome = work.await;
+    *busy += started.elapsed();
+    outcome
 }
 
 impl SyncEngine {
@@ -143,7 +152,14 @@ impl SyncEngine {
         }
         let prepared_in = started.elapsed();
         // Each chunk is staged while the next one is read from the hub.
-        let mut chunk = hub.snapshot_chunk(&production, &after, CHUNK).await?;
+        // How long the writer staged and the hub read, summed: the staging phase lasts about
+        // as long as the larger of the two.
+        let (mut stage_busy, mut hub_busy) = (Duration::ZERO, Duration::ZERO);
+        let mut chunk = timed(
+            &mut hub_busy,
+            hub.snapshot_chunk(&production, &after, CHUNK),
+        )
+        .await?;
         while let Some(last) = chunk.last() {
             let next_after = last.uuid.clone();
             let rows: Vec<StagedRow> = chunk
@@ -157,8 +173,11 @@ impl SyncEngine {
                 })
                 .collect();
             let (state, next) = tokio::join!(
-                store.stage_download(rows),
-                hub.snapshot_chunk(&production, &next_after, CHUNK)
+                timed(&mut stage_busy, store.stage_download(rows)),
+                timed(
+                    &mut hub_busy,
+                    hub.snapshot_chunk(&production, &next_after, CHUNK)
+                )
             );
             staged = state?.staged;
             self.update(|s| s.download = Some(progress(staged, "staging")));
@@ -186,6 +205,8 @@ impl SyncEngine {
             %production,
             prepared_ms = prepared_in.as_millis() as u64,
             staged_ms = (staged_in - prepared_in).as_millis() as u64,
+            hub_read_ms = hub_busy.as_millis() as u64,
+            stage_write_ms = stage_busy.as_millis() as u64,
             installed_ms = installed_in.as_millis() as u64,
             synced_ms = synced_in.as_millis() as u64,
             verified_ms = (started.elapsed() - staged_in - installed_in - synced_in).as_millis() as u64,
