@@ -10,10 +10,12 @@ use serde_json::{Map, Value};
 use super::Anchor;
 use super::holdings;
 use super::pull::{self, Queued};
+use super::snapshot_row;
 use super::{CREATED_FIELD, DELETED_FIELD, meta_delete, meta_get, meta_set, parse_object};
 use crate::clock;
 use crate::codec;
 use crate::error::{Result, StoreError};
+use crate::hlc::Hlc;
 use crate::kinds::registry;
 use crate::model::{Actor, Operation};
 use crate::registry::KindDef;
@@ -221,48 +223,46 @@ struct Install {
 
 impl Install {
     /// Installs one staged row. A row this box does not have, with nothing of this box's
-    /// waiting for the hub, goes in as the hub sent it, in one statement and without a
-    /// parse: the whole of a download onto a box that never held the production. Any other
-    /// row is merged with what the box holds ([`Install::merge`]).
+    /// waiting for the hub, goes in as the hub sent it, taken apart in one pass
+    /// ([`snapshot_row::split`]) and written in one statement: the whole of a download onto a
+    /// box that never held the production. Any other row is merged with what the box holds
+    /// ([`Install::merge`]).
     fn row(&mut self, tx: &WriteTx<'_>, row: &StagedRow) -> Result<()> {
         let Some(kind) = registry().get(&row.kind) else {
             return Ok(());
         };
-        pull::observe_text(tx, &row.clocks)?;
+        // Data or clocks that are not JSON objects do not split: the merge's parse refuses
+        // them, and the download fails with nothing installed, as it always did.
+        let Some(split) = snapshot_row::split(&row.data, &row.clocks) else {
+            pull::observe_text(tx, &row.clocks)?;
+            return self.merge(tx.conn(), kind, row);
+        };
+        if let Some(clock) = tx.clock() {
+            for hlc in split.clock_texts.iter().filter_map(|t| Hlc::parse(t)) {
+                clock.observe(&hlc);
+            }
+        }
         let conn = tx.conn();
         if !self.queued.contains(&row.uuid) {
-            // `_deleted` and `_created_at` live in their own columns; the returned label is
-            // the row's display id when it is text. Data or clocks that are not JSON objects
-            // are not inserted here: the merge's parse refuses them, and the download fails
-            // with nothing installed, as it always did.
-            let inserted: Option<Option<String>> = conn
+            let inserted = conn
                 .prepare_cached(
                     "INSERT INTO entities (uuid, kind, production_id, data, version, is_deleted, \
                      created_at, updated_at, last_modified_by, clocks) \
-                     SELECT ?1, ?2, ?3, json_remove(?4, '$._deleted', '$._created_at'), 1, \
-                     json_type(?4, '$._deleted') IS 'true', \
-                     CASE json_type(?4, '$._created_at') WHEN 'text' \
-                       THEN json_extract(?4, '$._created_at') ELSE ?6 END, \
-                     ?6, NULL, json(?5) \
-                     WHERE json_type(?4) = 'object' AND json_type(?5) = 'object' \
-                     ON CONFLICT (uuid) DO NOTHING \
-                     RETURNING CASE json_type(data, '$.id') WHEN 'text' \
-                       THEN json_extract(data, '$.id') END",
+                     VALUES (?1, ?2, ?3, ?4, 1, ?5, coalesce(?6, ?7), ?7, NULL, ?8) \
+                     ON CONFLICT (uuid) DO NOTHING",
                 )?
-                .query_row(
-                    params![
-                        row.uuid,
-                        kind.name,
-                        row.production_id,
-                        row.data,
-                        row.clocks,
-                        self.now
-                    ],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            if let Some(label) = inserted {
-                self.installed(conn, kind, row, label.as_deref())?;
+                .execute(params![
+                    row.uuid,
+                    kind.name,
+                    row.production_id,
+                    split.data,
+                    split.deleted,
+                    split.created_at,
+                    self.now,
+                    split.clocks,
+                ])?;
+            if inserted == 1 {
+                self.installed(conn, kind, row, split.label.as_deref())?;
                 return Ok(());
             }
         }

@@ -22,6 +22,7 @@ pub mod hub_state;
 pub mod log;
 pub mod outbox;
 pub mod pull;
+mod snapshot_row;
 pub mod tombstones;
 
 use rusqlite::{Connection, OptionalExtension, params};
