@@ -45,25 +45,27 @@ pub(crate) fn split(data: &str, clocks: &str) -> Option<SplitRow> {
     };
     let mut out = Compact::new(&mut split.data);
     for (key, value) in entries(data)? {
-        match key.as_ref() {
-            DELETED_FIELD => split.deleted = value.get() == "true",
-            CREATED_FIELD => split.created_at = string(value),
-            "id" => {
+        if key == DELETED_FIELD {
+            split.deleted = value.get() == "true";
+        } else if key == CREATED_FIELD {
+            split.created_at = string(value);
+        } else {
+            if key == "id" {
                 split.label = string(value);
-                out.push(&key, value);
             }
-            _ => out.push(&key, value),
+            out.push(key, value);
         }
     }
     out.finish();
     let mut out = Compact::new(&mut split.clocks);
+    let mut last: Option<&str> = None;
     for (key, value) in entries(clocks)? {
-        if let Some(text) = string(value)
-            && split.clock_texts.last() != Some(&text)
-        {
-            split.clock_texts.push(text);
+        // Compared as raw text: only a clock unlike the one before is decoded.
+        if last != Some(value.get()) {
+            last = Some(value.get());
+            split.clock_texts.extend(string(value));
         }
-        out.push(&key, value);
+        out.push(key, value);
     }
     out.finish();
     Some(split)
@@ -90,14 +92,23 @@ impl<'a> Compact<'a> {
         Compact { out, first: true }
     }
 
-    fn push(&mut self, key: &str, value: &RawValue) {
+    fn push(&mut self, key: Cow<'_, str>, value: &RawValue) {
         if !self.first {
             self.out.push(',');
         }
         self.first = false;
-        // A key is text serde_json read; writing it back as a JSON string cannot fail.
-        self.out
-            .push_str(&serde_json::to_string(key).unwrap_or_else(|_| "\"\"".into()));
+        match key {
+            // Borrowed from the text, so it had no escape: nothing in it needs one.
+            Cow::Borrowed(plain) => {
+                self.out.push('"');
+                self.out.push_str(plain);
+                self.out.push('"');
+            }
+            // A key is text serde_json read; writing it back as a JSON string cannot fail.
+            Cow::Owned(escaped) => self
+                .out
+                .push_str(&serde_json::to_string(&escaped).unwrap_or_else(|_| "\"\"".into())),
+        }
         self.out.push(':');
         self.out.push_str(value.get());
     }
