@@ -63,8 +63,8 @@ pub fn begin_download(
     Ok(state)
 }
 
-/// A downloaded row waiting in staging. `data` and `clocks` are JSON objects as the hub sent
-/// them, staged as text without a parse (installing parses them).
+/// A row of the hub's snapshot, to be staged. `data` and `clocks` are JSON objects as the hub
+/// sent them; staging takes them apart ([`snapshot_row::split`]).
 #[derive(Debug, Clone)]
 pub struct StagedRow {
     pub uuid: String,
@@ -74,23 +74,72 @@ pub struct StagedRow {
     pub clocks: String,
 }
 
+/// A staged row as the install reads it back.
+struct Staged {
+    uuid: String,
+    kind: String,
+    production_id: Option<String>,
+    /// The data without `_deleted` and `_created_at` when `split` is there, else the hub's text.
+    data: String,
+    /// Compact when `split` is there, else the hub's text.
+    clocks: String,
+    /// Absent for a row that did not come apart: not JSON objects, refused by the install.
+    split: Option<SplitFields>,
+}
+
+struct SplitFields {
+    deleted: bool,
+    created_at: Option<String>,
+    label: Option<String>,
+    /// The row's highest clock, which this node's clock moves past.
+    clock: Option<String>,
+}
+
 /// Stages one chunk and records the progress, in one transaction.
 pub fn stage_chunk(conn: &Connection, rows: &[StagedRow]) -> Result<DownloadState> {
     let mut state = download_state(conn)?
         .ok_or_else(|| StoreError::Conflict("no download in progress".into()))?;
     let mut stmt = conn.prepare_cached(
-        "INSERT INTO download_staging (uuid, kind, production_id, data, clocks) \
-         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (uuid) DO UPDATE SET kind = excluded.kind, \
-         production_id = excluded.production_id, data = excluded.data, clocks = excluded.clocks",
+        "INSERT INTO download_staging (uuid, kind, production_id, data, clocks, is_deleted, \
+         created_at, label, clock) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+         ON CONFLICT (uuid) DO UPDATE SET kind = excluded.kind, \
+         production_id = excluded.production_id, data = excluded.data, clocks = excluded.clocks, \
+         is_deleted = excluded.is_deleted, created_at = excluded.created_at, \
+         label = excluded.label, clock = excluded.clock",
     )?;
     for row in rows {
-        stmt.execute(params![
-            row.uuid,
-            row.kind,
-            row.production_id,
-            row.data,
-            row.clocks,
-        ])?;
+        match snapshot_row::split(&row.data, &row.clocks) {
+            Some(split) => {
+                let highest = split
+                    .clock_texts
+                    .iter()
+                    .filter_map(|text| Hlc::parse(text).map(|hlc| (hlc, text)))
+                    .max_by(|a, b| a.0.cmp(&b.0))
+                    .map(|(_, text)| text);
+                stmt.execute(params![
+                    row.uuid,
+                    row.kind,
+                    row.production_id,
+                    split.data,
+                    split.clocks,
+                    split.deleted,
+                    split.created_at,
+                    split.label,
+                    highest,
+                ])?
+            }
+            None => stmt.execute(params![
+                row.uuid,
+                row.kind,
+                row.production_id,
+                row.data,
+                row.clocks,
+                None::<bool>,
+                None::<String>,
+                None::<String>,
+                None::<String>,
+            ])?,
+        };
     }
     if let Some(last) = rows.last() {
         state.after = last.uuid.clone();
@@ -183,30 +232,42 @@ pub fn install_download(tx: &mut WriteTx<'_>) -> Result<Installed> {
     Ok(installed)
 }
 
-fn read_staged(row: &rusqlite::Row<'_>) -> rusqlite::Result<StagedRow> {
-    Ok(StagedRow {
+const STAGED_COLUMNS: &str =
+    "uuid, kind, production_id, data, clocks, is_deleted, created_at, label, clock";
+
+fn read_staged(row: &rusqlite::Row<'_>) -> rusqlite::Result<Staged> {
+    let deleted: Option<bool> = row.get(5)?;
+    Ok(Staged {
         uuid: row.get(0)?,
         kind: row.get(1)?,
         production_id: row.get(2)?,
         data: row.get(3)?,
         clocks: row.get(4)?,
+        split: match deleted {
+            Some(deleted) => Some(SplitFields {
+                deleted,
+                created_at: row.get(6)?,
+                label: row.get(7)?,
+                clock: row.get(8)?,
+            }),
+            None => None,
+        },
     })
 }
 
-fn staged_row(conn: &Connection, uuid: &str) -> Result<Option<StagedRow>> {
+fn staged_row(conn: &Connection, uuid: &str) -> Result<Option<Staged>> {
     Ok(conn
-        .prepare_cached(
-            "SELECT uuid, kind, production_id, data, clocks FROM download_staging WHERE uuid = ?1",
-        )?
+        .prepare_cached(&format!(
+            "SELECT {STAGED_COLUMNS} FROM download_staging WHERE uuid = ?1"
+        ))?
         .query_row([uuid], read_staged)
         .optional()?)
 }
 
-fn staged_chunk(conn: &Connection, after: &str) -> Result<Vec<StagedRow>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT uuid, kind, production_id, data, clocks FROM download_staging WHERE uuid > ?1 \
-         ORDER BY uuid LIMIT ?2",
-    )?;
+fn staged_chunk(conn: &Connection, after: &str) -> Result<Vec<Staged>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {STAGED_COLUMNS} FROM download_staging WHERE uuid > ?1 ORDER BY uuid LIMIT ?2"
+    ))?;
     let rows = stmt.query_map(params![after, INSTALL_CHUNK], read_staged)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
@@ -223,24 +284,22 @@ struct Install {
 
 impl Install {
     /// Installs one staged row. A row this box does not have, with nothing of this box's
-    /// waiting for the hub, goes in as the hub sent it, taken apart in one pass
-    /// ([`snapshot_row::split`]) and written in one statement: the whole of a download onto a
-    /// box that never held the production. Any other row is merged with what the box holds
-    /// ([`Install::merge`]).
-    fn row(&mut self, tx: &WriteTx<'_>, row: &StagedRow) -> Result<()> {
+    /// waiting for the hub, goes in as it was staged (taken apart then), in one statement
+    /// and without a parse: the whole of a download onto a box that never held the
+    /// production. Any other row is merged with what the box holds ([`Install::merge`]).
+    fn row(&mut self, tx: &WriteTx<'_>, row: &Staged) -> Result<()> {
         let Some(kind) = registry().get(&row.kind) else {
             return Ok(());
         };
-        // Data or clocks that are not JSON objects do not split: the merge's parse refuses
-        // them, and the download fails with nothing installed, as it always did.
-        let Some(split) = snapshot_row::split(&row.data, &row.clocks) else {
+        // Data or clocks that are not JSON objects did not come apart: the merge's parse
+        // refuses them, and the download fails with nothing installed, as it always did.
+        let Some(split) = &row.split else {
             pull::observe_text(tx, &row.clocks)?;
             return self.merge(tx.conn(), kind, row);
         };
-        if let Some(clock) = tx.clock() {
-            for hlc in split.clock_texts.iter().filter_map(|t| Hlc::parse(t)) {
-                clock.observe(&hlc);
-            }
+        if let (Some(clock), Some(hlc)) = (tx.clock(), split.clock.as_deref().and_then(Hlc::parse))
+        {
+            clock.observe(&hlc);
         }
         let conn = tx.conn();
         if !self.queued.contains(&row.uuid) {
@@ -255,11 +314,11 @@ impl Install {
                     row.uuid,
                     kind.name,
                     row.production_id,
-                    split.data,
+                    row.data,
                     split.deleted,
                     split.created_at,
                     self.now,
-                    split.clocks,
+                    row.clocks,
                 ])?;
             if inserted == 1 {
                 self.installed(conn, kind, row, split.label.as_deref())?;
@@ -274,21 +333,24 @@ impl Install {
     /// and clock); a pending delete keeps the row out. The version counts up only if the data
     /// or the flag changed (compared as JSON, not as text: the hub's text and this box's may
     /// order keys differently).
-    fn merge(&mut self, conn: &Connection, kind: &'static KindDef, row: &StagedRow) -> Result<()> {
+    fn merge(&mut self, conn: &Connection, kind: &'static KindDef, row: &Staged) -> Result<()> {
         let pending = self.queued.pending(conn, &row.uuid, i64::MAX)?;
         if pending.delete {
             return Ok(());
         }
         let mut data = parse_object(&row.data)?;
         let mut clocks = parse_object(&row.clocks)?;
-        let is_deleted = data
-            .shift_remove(DELETED_FIELD)
-            .and_then(|v| v.as_bool())
-            .unwrap_or(false);
-        let created = data
-            .shift_remove(CREATED_FIELD)
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_else(|| self.now.clone());
+        let (is_deleted, created) = match &row.split {
+            Some(split) => (split.deleted, split.created_at.clone()),
+            None => (
+                data.shift_remove(DELETED_FIELD)
+                    .and_then(|v| v.as_bool())
+                    .unwrap_or(false),
+                data.shift_remove(CREATED_FIELD)
+                    .and_then(|v| v.as_str().map(str::to_owned)),
+            ),
+        };
+        let created = created.unwrap_or_else(|| self.now.clone());
         let existing: Option<(String, String, bool)> = conn
             .prepare_cached("SELECT data, clocks, is_deleted FROM entities WHERE uuid = ?1")?
             .query_row([&row.uuid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
@@ -340,7 +402,7 @@ impl Install {
         &mut self,
         conn: &Connection,
         kind: &'static KindDef,
-        row: &StagedRow,
+        row: &Staged,
         label: Option<&str>,
     ) -> Result<()> {
         if self.tombstones {
