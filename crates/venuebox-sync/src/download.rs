@@ -10,10 +10,12 @@
 //!    Rows read after `S` may already be newer than `S`; replaying the log from `S` only ever
 //!    moves a field to a value the hub had later, so the end state is the hub's.
 //! 4. Verify counts by kind and a checksum of the production's rows against the hub.
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use futures_util::StreamExt;
+use futures_util::stream::FuturesOrdered;
 use sha2::{Digest, Sha256};
 use venuebox_store::clock;
 use venuebox_store::replica::StagedRow;
@@ -64,6 +66,13 @@ async fn timed<T>(busy: &mut Duration, work: impl Future<Output = T>) -> T {
     let outcome = work.await;
     *busy += started.elapsed();
     outcome
+}
+
+/// The hub's rows taken apart for staging.
+fn to_staged(rows: Vec<crate::hub::SnapshotRow>) -> Vec<StagedRow> {
+    rows.into_iter()
+        .map(|row| StagedRow::from_hub(row.uuid, row.kind, row.production_id, row.data, row.clocks))
+        .collect()
 }
 
 impl SyncEngine {
@@ -151,31 +160,84 @@ impl SyncEngine {
             tracing::info!(%production, total, at_seq, "downloading");
         }
         let prepared_in = started.elapsed();
-        // Each chunk is staged while the next one is read from the hub.
-        // How long the writer staged and the hub read, summed: the staging phase lasts about
-        // as long as the larger of the two.
-        let (mut stage_busy, mut hub_busy) = (Duration::ZERO, Duration::ZERO);
+        // The chunks' ends first (and a second connection meanwhile): then the ranges between
+        // them are read two at a time, one per connection, while the writer stages the one
+        // before, in order (the progress kept is the last uuid staged). What lies after the
+        // last end is read chunk by chunk after it. With no second connection both ranges go
+        // to the first; its round trips still overlap.
+        let (mut stage_busy, mut hub_wait) = (Duration::ZERO, Duration::ZERO);
+        let (bounds, second) = timed(&mut hub_wait, async {
+            tokio::join!(
+                hub.snapshot_bounds(&production, &after, CHUNK),
+                target.connect()
+            )
+        })
+        .await;
+        let bounds = bounds?;
+        let second = second
+            .inspect_err(|err| {
+                tracing::warn!(error = %err, "a second hub connection for the download failed")
+            })
+            .ok();
+        let lanes = [&hub, second.as_ref().unwrap_or(&hub)];
+        let tail_after = bounds.last().cloned().unwrap_or_else(|| after.clone());
+        let mut ranges = std::iter::once(after.clone())
+            .chain(bounds.iter().cloned())
+            .zip(bounds.iter().cloned())
+            .enumerate();
+        let read = |lane: usize, from: String, upto: String| {
+            let (session, production) = (lanes[lane % 2], &production);
+            async move {
+                // Taken apart here, beside the writer staging the chunk before.
+                Ok::<_, SyncError>(to_staged(
+                    session.snapshot_range(production, &from, &upto).await?,
+                ))
+            }
+        };
+        let mut reads = FuturesOrdered::new();
+        let mut arrived = VecDeque::new();
+        for (lane, (from, upto)) in ranges.by_ref().take(2) {
+            reads.push_back(read(lane, from, upto));
+        }
+        loop {
+            let chunk = match arrived.pop_front() {
+                Some(chunk) => chunk,
+                None => match timed(&mut hub_wait, reads.next()).await {
+                    Some(chunk) => chunk,
+                    None => break,
+                },
+            }?;
+            if let Some((lane, (from, upto))) = ranges.next() {
+                reads.push_back(read(lane, from, upto));
+            }
+            let stage = timed(&mut stage_busy, store.stage_download(chunk));
+            tokio::pin!(stage);
+            // The reads in flight go on while the chunk is staged.
+            let state = loop {
+                tokio::select! {
+                    biased;
+                    state = &mut stage => break state,
+                    Some(chunk) = reads.next(), if !reads.is_empty() => arrived.push_back(chunk),
+                }
+            };
+            staged = state?.staged;
+            self.update(|s| s.download = Some(progress(staged, "staging")));
+        }
+        drop(reads);
+        drop(second);
+        // After the last end: rows after it, a chunk at a time (usually one short chunk),
+        // each staged while the next is read.
         let mut chunk = timed(
-            &mut hub_busy,
-            hub.snapshot_chunk(&production, &after, CHUNK),
+            &mut hub_wait,
+            hub.snapshot_chunk(&production, &tail_after, CHUNK),
         )
         .await?;
         while let Some(last) = chunk.last() {
             let next_after = last.uuid.clone();
-            let rows: Vec<StagedRow> = chunk
-                .into_iter()
-                .map(|row| StagedRow {
-                    uuid: row.uuid,
-                    kind: row.kind,
-                    production_id: row.production_id,
-                    data: row.data,
-                    clocks: row.clocks,
-                })
-                .collect();
             let (state, next) = tokio::join!(
-                timed(&mut stage_busy, store.stage_download(rows)),
+                timed(&mut stage_busy, store.stage_download(to_staged(chunk))),
                 timed(
-                    &mut hub_busy,
+                    &mut hub_wait,
                     hub.snapshot_chunk(&production, &next_after, CHUNK)
                 )
             );
@@ -205,7 +267,7 @@ impl SyncEngine {
             %production,
             prepared_ms = prepared_in.as_millis() as u64,
             staged_ms = (staged_in - prepared_in).as_millis() as u64,
-            hub_read_ms = hub_busy.as_millis() as u64,
+            hub_wait_ms = hub_wait.as_millis() as u64,
             stage_write_ms = stage_busy.as_millis() as u64,
             installed_ms = installed_in.as_millis() as u64,
             synced_ms = synced_in.as_millis() as u64,

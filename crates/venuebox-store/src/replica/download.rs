@@ -63,22 +63,12 @@ pub fn begin_download(
     Ok(state)
 }
 
-/// A row of the hub's snapshot, to be staged. `data` and `clocks` are JSON objects as the hub
-/// sent them; staging takes them apart ([`snapshot_row::split`]).
+/// A row of the hub's snapshot, staged taken apart ([`StagedRow::from_hub`]).
 #[derive(Debug, Clone)]
 pub struct StagedRow {
     pub uuid: String,
     pub kind: String,
     pub production_id: Option<String>,
-    pub data: String,
-    pub clocks: String,
-}
-
-/// A staged row as the install reads it back.
-struct Staged {
-    uuid: String,
-    kind: String,
-    production_id: Option<String>,
     /// The data without `_deleted` and `_created_at` when `split` is there, else the hub's text.
     data: String,
     /// Compact when `split` is there, else the hub's text.
@@ -87,12 +77,58 @@ struct Staged {
     split: Option<SplitFields>,
 }
 
+#[derive(Debug, Clone)]
 struct SplitFields {
     deleted: bool,
     created_at: Option<String>,
     label: Option<String>,
     /// The row's highest clock, which this node's clock moves past.
     clock: Option<String>,
+}
+
+impl StagedRow {
+    /// The hub's row (`data` and `clocks` its JSON text), taken apart
+    /// ([`snapshot_row::split`]). The download does it as each chunk arrives, beside the
+    /// writer, which stages the chunk before.
+    pub fn from_hub(
+        uuid: String,
+        kind: String,
+        production_id: Option<String>,
+        data: String,
+        clocks: String,
+    ) -> StagedRow {
+        match snapshot_row::split(&data, &clocks) {
+            Some(split) => {
+                let clock = split
+                    .clock_texts
+                    .into_iter()
+                    .filter_map(|text| Hlc::parse(&text).map(|hlc| (hlc, text)))
+                    .max_by(|a, b| a.0.cmp(&b.0))
+                    .map(|(_, text)| text);
+                StagedRow {
+                    uuid,
+                    kind,
+                    production_id,
+                    data: split.data,
+                    clocks: split.clocks,
+                    split: Some(SplitFields {
+                        deleted: split.deleted,
+                        created_at: split.created_at,
+                        label: split.label,
+                        clock,
+                    }),
+                }
+            }
+            None => StagedRow {
+                uuid,
+                kind,
+                production_id,
+                data,
+                clocks,
+                split: None,
+            },
+        }
+    }
 }
 
 /// Stages one chunk and records the progress, in one transaction.
@@ -108,38 +144,18 @@ pub fn stage_chunk(conn: &Connection, rows: &[StagedRow]) -> Result<DownloadStat
          label = excluded.label, clock = excluded.clock",
     )?;
     for row in rows {
-        match snapshot_row::split(&row.data, &row.clocks) {
-            Some(split) => {
-                let highest = split
-                    .clock_texts
-                    .iter()
-                    .filter_map(|text| Hlc::parse(text).map(|hlc| (hlc, text)))
-                    .max_by(|a, b| a.0.cmp(&b.0))
-                    .map(|(_, text)| text);
-                stmt.execute(params![
-                    row.uuid,
-                    row.kind,
-                    row.production_id,
-                    split.data,
-                    split.clocks,
-                    split.deleted,
-                    split.created_at,
-                    split.label,
-                    highest,
-                ])?
-            }
-            None => stmt.execute(params![
-                row.uuid,
-                row.kind,
-                row.production_id,
-                row.data,
-                row.clocks,
-                None::<bool>,
-                None::<String>,
-                None::<String>,
-                None::<String>,
-            ])?,
-        };
+        let split = row.split.as_ref();
+        stmt.execute(params![
+            row.uuid,
+            row.kind,
+            row.production_id,
+            row.data,
+            row.clocks,
+            split.map(|s| s.deleted),
+            split.and_then(|s| s.created_at.as_deref()),
+            split.and_then(|s| s.label.as_deref()),
+            split.and_then(|s| s.clock.as_deref()),
+        ])?;
     }
     if let Some(last) = rows.last() {
         state.after = last.uuid.clone();
@@ -235,9 +251,9 @@ pub fn install_download(tx: &mut WriteTx<'_>) -> Result<Installed> {
 const STAGED_COLUMNS: &str =
     "uuid, kind, production_id, data, clocks, is_deleted, created_at, label, clock";
 
-fn read_staged(row: &rusqlite::Row<'_>) -> rusqlite::Result<Staged> {
+fn read_staged(row: &rusqlite::Row<'_>) -> rusqlite::Result<StagedRow> {
     let deleted: Option<bool> = row.get(5)?;
-    Ok(Staged {
+    Ok(StagedRow {
         uuid: row.get(0)?,
         kind: row.get(1)?,
         production_id: row.get(2)?,
@@ -255,7 +271,7 @@ fn read_staged(row: &rusqlite::Row<'_>) -> rusqlite::Result<Staged> {
     })
 }
 
-fn staged_row(conn: &Connection, uuid: &str) -> Result<Option<Staged>> {
+fn staged_row(conn: &Connection, uuid: &str) -> Result<Option<StagedRow>> {
     Ok(conn
         .prepare_cached(&format!(
             "SELECT {STAGED_COLUMNS} FROM download_staging WHERE uuid = ?1"
@@ -264,7 +280,7 @@ fn staged_row(conn: &Connection, uuid: &str) -> Result<Option<Staged>> {
         .optional()?)
 }
 
-fn staged_chunk(conn: &Connection, after: &str) -> Result<Vec<Staged>> {
+fn staged_chunk(conn: &Connection, after: &str) -> Result<Vec<StagedRow>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {STAGED_COLUMNS} FROM download_staging WHERE uuid > ?1 ORDER BY uuid LIMIT ?2"
     ))?;
@@ -287,7 +303,7 @@ impl Install {
     /// waiting for the hub, goes in as it was staged (taken apart then), in one statement
     /// and without a parse: the whole of a download onto a box that never held the
     /// production. Any other row is merged with what the box holds ([`Install::merge`]).
-    fn row(&mut self, tx: &WriteTx<'_>, row: &Staged) -> Result<()> {
+    fn row(&mut self, tx: &WriteTx<'_>, row: &StagedRow) -> Result<()> {
         let Some(kind) = registry().get(&row.kind) else {
             return Ok(());
         };
@@ -333,7 +349,7 @@ impl Install {
     /// and clock); a pending delete keeps the row out. The version counts up only if the data
     /// or the flag changed (compared as JSON, not as text: the hub's text and this box's may
     /// order keys differently).
-    fn merge(&mut self, conn: &Connection, kind: &'static KindDef, row: &Staged) -> Result<()> {
+    fn merge(&mut self, conn: &Connection, kind: &'static KindDef, row: &StagedRow) -> Result<()> {
         let pending = self.queued.pending(conn, &row.uuid, i64::MAX)?;
         if pending.delete {
             return Ok(());
@@ -402,7 +418,7 @@ impl Install {
         &mut self,
         conn: &Connection,
         kind: &'static KindDef,
-        row: &Staged,
+        row: &StagedRow,
         label: Option<&str>,
     ) -> Result<()> {
         if self.tombstones {

@@ -52,6 +52,16 @@ const SNAPSHOT_SCOPE: &str = "deleted_hlc IS NULL AND (uuid = $1 OR production_i
      OR (production_id IS NULL AND kind <> $2))";
 
 /// The name of the kind whose rows are productions (the hub has no registry of its own).
+fn snapshot_row(row: &tokio_postgres::Row) -> SnapshotRow {
+    SnapshotRow {
+        uuid: row.get(0),
+        kind: row.get(1),
+        production_id: row.get(2),
+        data: row.get(3),
+        clocks: row.get(4),
+    }
+}
+
 fn production_kind() -> &'static str {
     registry().production().name
 }
@@ -145,16 +155,40 @@ impl HubSession {
             .client
             .query(sql, &[&production, &production_kind(), &after, &limit])
             .await?;
-        Ok(rows
-            .iter()
-            .map(|row| SnapshotRow {
-                uuid: row.get(0),
-                kind: row.get(1),
-                production_id: row.get(2),
-                data: row.get(3),
-                clocks: row.get(4),
-            })
-            .collect())
+        Ok(rows.iter().map(snapshot_row).collect())
+    }
+
+    /// Where the snapshot's chunks after `after` end: every `every`-th uuid, in uuid order
+    /// (migration V5). Each range between two bounds can then be read on its own
+    /// ([`HubSession::snapshot_range`]), two at a time.
+    pub async fn snapshot_bounds(
+        &self,
+        production: &str,
+        after: &str,
+        every: i64,
+    ) -> Result<Vec<String>> {
+        let sql = "SELECT venuebox_snapshot_bounds($1, $2, $3, $4)";
+        let rows = self
+            .client
+            .query(sql, &[&production, &production_kind(), &after, &every])
+            .await?;
+        Ok(rows.iter().map(|row| row.get(0)).collect())
+    }
+
+    /// The snapshot's rows in (`after`, `upto`], in uuid order.
+    pub async fn snapshot_range(
+        &self,
+        production: &str,
+        after: &str,
+        upto: &str,
+    ) -> Result<Vec<SnapshotRow>> {
+        let sql = "SELECT uuid, kind, production_id, data, clocks \
+                   FROM venuebox_snapshot_range($1, $2, $3, $4)";
+        let rows = self
+            .client
+            .query(sql, &[&production, &production_kind(), &after, &upto])
+            .await?;
+        Ok(rows.iter().map(snapshot_row).collect())
     }
 
     /// Rows a snapshot of the production will have (for progress).

@@ -128,6 +128,8 @@ async fn a_whole_production_downloads_verified_and_a_cut_download_resumes() {
     assert_eq!(progress.phase, "done");
     assert_eq!(report.production_id, "arena");
     assert_eq!(report.by_kind.values().sum::<i64>(), 10_007);
+    // Staged once each across the cut, the ranges read two at a time and the tail after them.
+    assert_eq!(report.rows, 10_007, "rows staged in all");
     assert_eq!(report.by_kind["production"], 1);
     assert_same_as_hub(&venue, &hub).await;
     assert_eq!(
