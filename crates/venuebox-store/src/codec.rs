@@ -390,6 +390,11 @@ impl<'a> StoredDoc<'a> {
     pub fn parse(text: &'a str) -> serde_json::Result<Self> {
         serde_json::from_str(text)
     }
+
+    /// The (key, raw value) pairs, in stored order.
+    pub fn into_fields(self) -> Vec<(Cow<'a, str>, &'a RawValue)> {
+        self.0
+    }
 }
 
 impl Document for StoredDoc<'_> {

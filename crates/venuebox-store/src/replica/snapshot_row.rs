@@ -11,10 +11,10 @@
 //! values keep the hub's spacing, which is still valid JSON and what reads copy out as is.
 use std::borrow::Cow;
 
-use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use super::{CREATED_FIELD, DELETED_FIELD};
+use crate::codec::StoredDoc;
 
 /// What installing a row needs of its JSON.
 #[derive(Debug, PartialEq)]
@@ -118,56 +118,10 @@ impl<'a> Compact<'a> {
     }
 }
 
-/// The top-level (key, raw value) pairs of a JSON object, in order; `None` if the text is
-/// not one JSON object.
+/// The top-level (key, raw value) pairs of a JSON object, in order (the reads' own
+/// [`StoredDoc`]); `None` if the text is not one JSON object.
 fn entries(text: &str) -> Option<Vec<(Cow<'_, str>, &RawValue)>> {
-    let mut reader = serde_json::Deserializer::from_str(text);
-    let entries = reader.deserialize_map(Entries).ok()?;
-    reader.end().ok()?;
-    Some(
-        entries
-            .into_iter()
-            .map(|(key, value)| (key.0, value))
-            .collect(),
-    )
-}
-
-/// A key borrowed from the text when it has no escapes.
-struct Key<'de>(Cow<'de, str>);
-
-impl<'de> Deserialize<'de> for Key<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct KeyVisitor;
-        impl<'de> Visitor<'de> for KeyVisitor {
-            type Value = Key<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a key")
-            }
-            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Borrowed(v)))
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Owned(v.to_owned())))
-            }
-        }
-        deserializer.deserialize_str(KeyVisitor)
-    }
-}
-
-struct Entries;
-
-impl<'de> Visitor<'de> for Entries {
-    type Value = Vec<(Key<'de>, &'de RawValue)>;
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a JSON object")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(16));
-        while let Some(entry) = map.next_entry::<Key<'de>, &'de RawValue>()? {
-            entries.push(entry);
-        }
-        Ok(entries)
-    }
+    StoredDoc::parse(text).ok().map(StoredDoc::into_fields)
 }
 
 #[cfg(test)]
