@@ -174,7 +174,7 @@ pub struct Installed {
     pub kept_local_fields: i64,
 }
 
-/// Staged rows read per statement while installing.
+/// Rows of the production read per statement while removing those the hub no longer has.
 const INSTALL_CHUNK: i64 = 500;
 
 /// Moves the staged snapshot into the live tables in one transaction: the production appears
@@ -204,19 +204,28 @@ pub fn install_download(tx: &mut WriteTx<'_>) -> Result<Installed> {
         labels: HashMap::new(),
         installed: Installed::default(),
     };
-    // The production's own row first (its rows need it), then everything in uuid order.
-    if let Some(header) = staged_row(tx.conn(), &production)? {
-        install.row(tx, &header)?;
+    // The production's own row first (its rows need it), then the rest in the order they
+    // were staged (the hub's uuid order), read in one pass over the table and borrowed from
+    // SQLite: no seek from the uuid index into the table and no copy of each row's text (a
+    // seventh of the install's instructions and most of its reads in the kernel).
+    let conn = tx.conn();
+    if let Some(header) = conn
+        .prepare_cached(&format!(
+            "SELECT {STAGED_COLUMNS} FROM download_staging WHERE uuid = ?1"
+        ))?
+        .query_row([&production], |row| Ok(StagedRow::from(Staged::read(row)?)))
+        .optional()?
+    {
+        install.row(tx, &Staged::of(&header))?;
     }
-    let mut after = String::new();
-    loop {
-        let chunk = staged_chunk(tx.conn(), &after)?;
-        let Some(last) = chunk.last() else { break };
-        after = last.uuid.clone();
-        for row in chunk.iter().filter(|row| row.uuid != production) {
-            install.row(tx, row)?;
-        }
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {STAGED_COLUMNS} FROM download_staging WHERE uuid <> ?1 ORDER BY rowid"
+    ))?;
+    let mut staged = stmt.query([&production])?;
+    while let Some(row) = staged.next()? {
+        install.row(tx, &Staged::read(row)?)?;
     }
+    drop(staged);
     let mut installed = install.finish(tx)?;
     if held_before {
         installed.removed = remove_missing(tx.conn(), &production)?;
@@ -251,41 +260,81 @@ pub fn install_download(tx: &mut WriteTx<'_>) -> Result<Installed> {
 const STAGED_COLUMNS: &str =
     "uuid, kind, production_id, data, clocks, is_deleted, created_at, label, clock";
 
-fn read_staged(row: &rusqlite::Row<'_>) -> rusqlite::Result<StagedRow> {
-    let deleted: Option<bool> = row.get(5)?;
-    Ok(StagedRow {
-        uuid: row.get(0)?,
-        kind: row.get(1)?,
-        production_id: row.get(2)?,
-        data: row.get(3)?,
-        clocks: row.get(4)?,
-        split: match deleted {
-            Some(deleted) => Some(SplitFields {
-                deleted,
-                created_at: row.get(6)?,
-                label: row.get(7)?,
-                clock: row.get(8)?,
+/// A staged row as the install reads it: borrowed from the row SQLite is stepping on.
+struct Staged<'a> {
+    uuid: &'a str,
+    kind: &'a str,
+    production_id: Option<&'a str>,
+    data: &'a str,
+    clocks: &'a str,
+    split: Option<SplitRef<'a>>,
+}
+
+struct SplitRef<'a> {
+    deleted: bool,
+    created_at: Option<&'a str>,
+    label: Option<&'a str>,
+    clock: Option<&'a str>,
+}
+
+impl<'a> Staged<'a> {
+    fn read(row: &'a rusqlite::Row<'_>) -> rusqlite::Result<Staged<'a>> {
+        let text = |i: usize| -> rusqlite::Result<Option<&'a str>> {
+            Ok(row.get_ref(i)?.as_str_or_null()?)
+        };
+        let required = |i: usize| -> rusqlite::Result<&'a str> { Ok(row.get_ref(i)?.as_str()?) };
+        let deleted: Option<bool> = row.get(5)?;
+        Ok(Staged {
+            uuid: required(0)?,
+            kind: required(1)?,
+            production_id: text(2)?,
+            data: required(3)?,
+            clocks: required(4)?,
+            split: match deleted {
+                Some(deleted) => Some(SplitRef {
+                    deleted,
+                    created_at: text(6)?,
+                    label: text(7)?,
+                    clock: text(8)?,
+                }),
+                None => None,
+            },
+        })
+    }
+
+    fn of(row: &'a StagedRow) -> Staged<'a> {
+        Staged {
+            uuid: &row.uuid,
+            kind: &row.kind,
+            production_id: row.production_id.as_deref(),
+            data: &row.data,
+            clocks: &row.clocks,
+            split: row.split.as_ref().map(|split| SplitRef {
+                deleted: split.deleted,
+                created_at: split.created_at.as_deref(),
+                label: split.label.as_deref(),
+                clock: split.clock.as_deref(),
             }),
-            None => None,
-        },
-    })
+        }
+    }
 }
 
-fn staged_row(conn: &Connection, uuid: &str) -> Result<Option<StagedRow>> {
-    Ok(conn
-        .prepare_cached(&format!(
-            "SELECT {STAGED_COLUMNS} FROM download_staging WHERE uuid = ?1"
-        ))?
-        .query_row([uuid], read_staged)
-        .optional()?)
-}
-
-fn staged_chunk(conn: &Connection, after: &str) -> Result<Vec<StagedRow>> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {STAGED_COLUMNS} FROM download_staging WHERE uuid > ?1 ORDER BY uuid LIMIT ?2"
-    ))?;
-    let rows = stmt.query_map(params![after, INSTALL_CHUNK], read_staged)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+impl From<Staged<'_>> for StagedRow {
+    fn from(row: Staged<'_>) -> StagedRow {
+        StagedRow {
+            uuid: row.uuid.to_owned(),
+            kind: row.kind.to_owned(),
+            production_id: row.production_id.map(str::to_owned),
+            data: row.data.to_owned(),
+            clocks: row.clocks.to_owned(),
+            split: row.split.map(|split| SplitFields {
+                deleted: split.deleted,
+                created_at: split.created_at.map(str::to_owned),
+                label: split.label.map(str::to_owned),
+                clock: split.clock.map(str::to_owned),
+            }),
+        }
+    }
 }
 
 /// A download's install in progress: what it needs to know once, and what it gathers.
@@ -303,22 +352,21 @@ impl Install {
     /// waiting for the hub, goes in as it was staged (taken apart then), in one statement
     /// and without a parse: the whole of a download onto a box that never held the
     /// production. Any other row is merged with what the box holds ([`Install::merge`]).
-    fn row(&mut self, tx: &WriteTx<'_>, row: &StagedRow) -> Result<()> {
-        let Some(kind) = registry().get(&row.kind) else {
+    fn row(&mut self, tx: &WriteTx<'_>, row: &Staged<'_>) -> Result<()> {
+        let Some(kind) = registry().get(row.kind) else {
             return Ok(());
         };
         // Data or clocks that are not JSON objects did not come apart: the merge's parse
         // refuses them, and the download fails with nothing installed, as it always did.
         let Some(split) = &row.split else {
-            pull::observe_text(tx, &row.clocks)?;
+            pull::observe_text(tx, row.clocks)?;
             return self.merge(tx.conn(), kind, row);
         };
-        if let (Some(clock), Some(hlc)) = (tx.clock(), split.clock.as_deref().and_then(Hlc::parse))
-        {
+        if let (Some(clock), Some(hlc)) = (tx.clock(), split.clock.and_then(Hlc::parse)) {
             clock.observe(&hlc);
         }
         let conn = tx.conn();
-        if !self.queued.contains(&row.uuid) {
+        if !self.queued.contains(row.uuid) {
             let inserted = conn
                 .prepare_cached(
                     "INSERT INTO entities (uuid, kind, production_id, data, version, is_deleted, \
@@ -337,7 +385,7 @@ impl Install {
                     row.clocks,
                 ])?;
             if inserted == 1 {
-                self.installed(conn, kind, row, split.label.as_deref())?;
+                self.installed(conn, kind, row, split.label)?;
                 return Ok(());
             }
         }
@@ -349,15 +397,15 @@ impl Install {
     /// and clock); a pending delete keeps the row out. The version counts up only if the data
     /// or the flag changed (compared as JSON, not as text: the hub's text and this box's may
     /// order keys differently).
-    fn merge(&mut self, conn: &Connection, kind: &'static KindDef, row: &StagedRow) -> Result<()> {
-        let pending = self.queued.pending(conn, &row.uuid, i64::MAX)?;
+    fn merge(&mut self, conn: &Connection, kind: &'static KindDef, row: &Staged<'_>) -> Result<()> {
+        let pending = self.queued.pending(conn, row.uuid, i64::MAX)?;
         if pending.delete {
             return Ok(());
         }
-        let mut data = parse_object(&row.data)?;
-        let mut clocks = parse_object(&row.clocks)?;
+        let mut data = parse_object(row.data)?;
+        let mut clocks = parse_object(row.clocks)?;
         let (is_deleted, created) = match &row.split {
-            Some(split) => (split.deleted, split.created_at.clone()),
+            Some(split) => (split.deleted, split.created_at.map(str::to_owned)),
             None => (
                 data.shift_remove(DELETED_FIELD)
                     .and_then(|v| v.as_bool())
@@ -369,7 +417,7 @@ impl Install {
         let created = created.unwrap_or_else(|| self.now.clone());
         let existing: Option<(String, String, bool)> = conn
             .prepare_cached("SELECT data, clocks, is_deleted FROM entities WHERE uuid = ?1")?
-            .query_row([&row.uuid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .query_row([row.uuid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .optional()?;
         let mut deleted_flag = is_deleted;
         let mut unchanged = false;
@@ -397,8 +445,8 @@ impl Install {
                 conn,
                 &rows::NewRow {
                     kind,
-                    uuid: &row.uuid,
-                    production_id: row.production_id.as_deref(),
+                    uuid: row.uuid,
+                    production_id: row.production_id,
                     data: &data,
                     is_deleted: deleted_flag,
                     clocks: &clocks,
@@ -418,16 +466,16 @@ impl Install {
         &mut self,
         conn: &Connection,
         kind: &'static KindDef,
-        row: &StagedRow,
+        row: &Staged<'_>,
         label: Option<&str>,
     ) -> Result<()> {
         if self.tombstones {
-            super::tombstones::forget(conn, &row.uuid)?;
+            super::tombstones::forget(conn, row.uuid)?;
         }
         if let Some(number) = label.and_then(|label| labels::display_number(kind, label)) {
             let highest = self
                 .labels
-                .entry((kind.name, row.production_id.clone()))
+                .entry((kind.name, row.production_id.map(str::to_owned)))
                 .or_insert(number);
             *highest = (*highest).max(number);
         }
