@@ -34,10 +34,12 @@ say "3. realtime delivery to 100 socket.io-client connections (tests/node/bench-
 cargo build --release --locked -q -p venuebox
 npm ci --prefix tests/node --no-audit --no-fund --loglevel=error
 (cd tests/node && VENUEBOX_BIN="$PWD/../../target/release/venuebox" node bench-latency.mjs 100 50)
+echo "target: p99 < 10 ms from sending the PUT to the event's arrival at every client"
 say "3b. 16 concurrent lists of 10,000 sources, box memory (scripts/bench-lists.sh)"
 scripts/bench-lists.sh 10000 16
 say "4. footprint (tests/bench/startup.py target/release/venuebox 10)"
 python3 tests/bench/startup.py target/release/venuebox 10 | tee target/bench/startup.json
+echo "target: idle RSS < 15 MB (15,360 kB) on an existing database (idleRssKbExistingDatabase)"
 strip -o target/bench/venuebox.stripped target/release/venuebox
 binary=$(stat -c %s target/bench/venuebox.stripped)
 rm target/bench/venuebox.stripped
