@@ -701,12 +701,11 @@ async fn a_commit_larger_than_the_backstop_is_checkpointed_and_the_log_stays_bou
     store
         .write(|tx| {
             let mut insert = tx.conn().prepare(
-                "INSERT INTO download_staging (uuid, kind, production_id, data, clocks) \
-                 VALUES (?1, 'checklist-item', 'p', ?2, '{}')",
+                "INSERT INTO download_staging (uuid, kind, production_id, body, data_len) \
+                 VALUES (?1, 'checklist-item', 'p', randomblob(2000), 0)",
             )?;
-            let data = format!("{{\"title\":\"{}\"}}", "x".repeat(2000));
             for n in 0..12_000 {
-                insert.execute(rusqlite::params![format!("u{n:05}"), data])?;
+                insert.execute([format!("u{n:05}")])?;
             }
             Ok(())
         })
