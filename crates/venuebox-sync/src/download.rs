@@ -128,9 +128,8 @@ impl SyncEngine {
         };
         // The hub's head now is where a new download's snapshot starts (a resumed one keeps
         // its own).
-        let (backup, head, total) =
-            tokio::join!(backup, hub.head(), hub.snapshot_size(&production));
-        let (backup, head, total) = (backup?, head?, total?);
+        let (backup, head) = tokio::join!(backup, hub.head());
+        let (backup, head) = (backup?, head?);
         let state = match previous {
             Some(state) if resumed => state,
             _ => store.begin_download(production.clone(), head).await?,
@@ -140,11 +139,13 @@ impl SyncEngine {
         let mut staged = state.staged;
         let resumed_from = staged;
         let started_at = clock::now_iso();
+        // Known once the hub says where the chunks end (the same scan counts the rows).
+        let total = std::sync::atomic::AtomicI64::new(0);
         let progress = |staged: i64, phase: &str| DownloadProgress {
             production_id: production.clone(),
             phase: phase.into(),
             staged,
-            total: total.max(staged),
+            total: total.load(std::sync::atomic::Ordering::Relaxed).max(staged),
             started_at: started_at.clone(),
             finished_at: None,
             rows_per_second: (staged - resumed_from) as f64
@@ -157,7 +158,7 @@ impl SyncEngine {
         if resumed {
             tracing::info!(%production, staged, "resuming the download");
         } else {
-            tracing::info!(%production, total, at_seq, "downloading");
+            tracing::info!(%production, at_seq, "downloading");
         }
         let prepared_in = started.elapsed();
         // The chunks' ends first (and a second connection meanwhile): then the ranges between
@@ -166,14 +167,16 @@ impl SyncEngine {
         // last end is read chunk by chunk after it. With no second connection both ranges go
         // to the first; its round trips still overlap.
         let (mut stage_busy, mut hub_wait) = (Duration::ZERO, Duration::ZERO);
-        let (bounds, second) = timed(&mut hub_wait, async {
+        let (plan, second) = timed(&mut hub_wait, async {
             tokio::join!(
-                hub.snapshot_bounds(&production, &after, CHUNK),
+                hub.snapshot_plan(&production, &after, CHUNK),
                 target.connect()
             )
         })
         .await;
-        let bounds = bounds?;
+        let (bounds, left) = plan?;
+        total.store(staged + left, std::sync::atomic::Ordering::Relaxed);
+        tracing::info!(%production, total = staged + left, "the snapshot's rows");
         let second = second
             .inspect_err(|err| {
                 tracing::warn!(error = %err, "a second hub connection for the download failed")

@@ -48,9 +48,6 @@ pub struct ScopeDigest {
 /// The rows a download takes: the production, its rows, and the global data (equipment
 /// library, formats, settings). Production headers of other shows are not included. `$1` is
 /// the production, `$2` the registry's production kind.
-const SNAPSHOT_SCOPE: &str = "deleted_hlc IS NULL AND (uuid = $1 OR production_id = $1 \
-     OR (production_id IS NULL AND kind <> $2))";
-
 /// The name of the kind whose rows are productions (the hub has no registry of its own).
 fn snapshot_row(row: &tokio_postgres::Row) -> SnapshotRow {
     SnapshotRow {
@@ -158,21 +155,27 @@ impl HubSession {
         Ok(rows.iter().map(snapshot_row).collect())
     }
 
-    /// Where the snapshot's chunks after `after` end: every `every`-th uuid, in uuid order
-    /// (migration V5). Each range between two bounds can then be read on its own
-    /// ([`HubSession::snapshot_range`]), two at a time.
-    pub async fn snapshot_bounds(
+    /// Where the snapshot's chunks after `after` end — every `every`-th uuid, in uuid order —
+    /// and how many rows it has after `after`, from one scan (migration V6). Each range between
+    /// two bounds can then be read on its own ([`HubSession::snapshot_range`]), two at a time.
+    pub async fn snapshot_plan(
         &self,
         production: &str,
         after: &str,
         every: i64,
-    ) -> Result<Vec<String>> {
-        let sql = "SELECT venuebox_snapshot_bounds($1, $2, $3, $4)";
+    ) -> Result<(Vec<String>, i64)> {
+        let sql = "SELECT uuid, n FROM venuebox_snapshot_plan($1, $2, $3, $4)";
         let rows = self
             .client
             .query(sql, &[&production, &production_kind(), &after, &every])
             .await?;
-        Ok(rows.iter().map(|row| row.get(0)).collect())
+        let left = rows.last().map_or(0, |row| row.get::<_, i64>(1));
+        let bounds = rows
+            .iter()
+            .filter(|row| row.get::<_, i64>(1) % every == 0)
+            .map(|row| row.get(0))
+            .collect();
+        Ok((bounds, left))
     }
 
     /// The snapshot's rows in (`after`, `upto`], in uuid order.
@@ -189,16 +192,6 @@ impl HubSession {
             .query(sql, &[&production, &production_kind(), &after, &upto])
             .await?;
         Ok(rows.iter().map(snapshot_row).collect())
-    }
-
-    /// Rows a snapshot of the production will have (for progress).
-    pub async fn snapshot_size(&self, production: &str) -> Result<i64> {
-        let sql = format!("SELECT count(*) FROM hub_entities WHERE {SNAPSHOT_SCOPE}");
-        Ok(self
-            .client
-            .query_one(&sql, &[&production, &production_kind()])
-            .await?
-            .get(0))
     }
 
     /// Counts and checksum of the production's own rows (global data is checked by presence).
