@@ -91,6 +91,9 @@ pub struct EngineState {
 pub struct SyncStatus {
     pub node_id: String,
     pub node_name: String,
+    /// Counts the changes of the engine's state (a download's progress among them):
+    /// `GET /api/sync/status?after=VERSION&waitMs=MS` answers once it has passed VERSION.
+    pub version: u64,
     #[serde(flatten)]
     pub state: EngineState,
     #[serde(flatten)]
@@ -122,6 +125,8 @@ pub struct SyncEngine {
     requests: mpsc::UnboundedSender<Waiter>,
     stop: watch::Sender<bool>,
     resume: Arc<tokio::sync::Notify>,
+    /// Bumped by every change of `state`, so a client can wait for the next one.
+    changes: watch::Sender<u64>,
     /// The current push batch size (see [`PUSH_CALL_TARGET`]).
     batch: Arc<std::sync::atomic::AtomicUsize>,
 }
@@ -157,6 +162,7 @@ impl SyncEngine {
             requests,
             stop,
             resume: Arc::new(tokio::sync::Notify::new()),
+            changes: watch::channel(0).0,
             downloading: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             batch: Arc::new(std::sync::atomic::AtomicUsize::new(PUSH_BATCH_START)),
         };
@@ -180,6 +186,7 @@ impl SyncEngine {
             requests,
             stop,
             resume: Arc::new(tokio::sync::Notify::new()),
+            changes: watch::channel(0).0,
             downloading: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             batch: Arc::new(std::sync::atomic::AtomicUsize::new(PUSH_BATCH_START)),
         }
@@ -244,6 +251,7 @@ impl SyncEngine {
     pub async fn status(&self) -> Result<SyncStatus> {
         let (queue, held, holdings) = self.store.replica_overview().await?;
         Ok(SyncStatus {
+            version: *self.changes.borrow(),
             node_id: self.store.node_id().to_owned(),
             node_name: self.settings.node_name.clone(),
             state: self.state.lock().expect("sync state").clone(),
@@ -284,6 +292,18 @@ impl SyncEngine {
 
     pub(crate) fn update(&self, change: impl FnOnce(&mut EngineState)) {
         change(&mut self.state.lock().expect("sync state"));
+        self.changes.send_modify(|version| *version += 1);
+    }
+
+    /// Returns once the state has changed since `version` (its [`SyncStatus::version`]), or
+    /// after `wait`: a client following a download learns of each step, and of the end, as it
+    /// happens instead of on its next poll.
+    pub async fn changed_since(&self, version: u64, wait: Duration) {
+        let mut changes = self.changes.subscribe();
+        if *changes.borrow_and_update() != version {
+            return;
+        }
+        let _ = tokio::time::timeout(wait, changes.changed()).await;
     }
 
     async fn run(

@@ -34,8 +34,31 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/sync/log", viewer(web::get().to(log)));
 }
 
-async fn status(slot: web::Data<SyncSlot>) -> ApiResult<HttpResponse> {
+/// The longest `GET /api/sync/status?after=…` waits for a change (`waitMs` is capped here).
+const STATUS_WAIT_MAX_MS: u64 = 10_000;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StatusQuery {
+    /// A `version` from an earlier answer: answer once the state has moved past it.
+    after: Option<u64>,
+    /// How long to wait for that, at most [`STATUS_WAIT_MAX_MS`]; none means at once.
+    #[serde(default)]
+    wait_ms: u64,
+}
+
+/// The sync status. With `after`, the answer waits (up to `waitMs`) for the state to change:
+/// `venuebox download` follows a download this way and prints its summary the moment it is
+/// verified, rather than on its next poll.
+async fn status(
+    slot: web::Data<SyncSlot>,
+    query: web::Query<StatusQuery>,
+) -> ApiResult<HttpResponse> {
     let engine = slot.engine();
+    if let Some(after) = query.after {
+        let wait = std::time::Duration::from_millis(query.wait_ms.min(STATUS_WAIT_MAX_MS));
+        engine.changed_since(after, wait).await;
+    }
     Ok(HttpResponse::Ok().json(engine.status().await?))
 }
 

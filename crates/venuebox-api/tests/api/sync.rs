@@ -263,6 +263,33 @@ async fn without_a_hub_the_box_works_offline_and_says_so() {
     assert_eq!(body["online"], false);
     assert_eq!(body["queueLength"], 2, "kept for a hub configured later");
     assert_eq!(body["heldProductions"], json!([production]));
+    // Waiting for a change that does not come ends with the wait, answering the same version;
+    // a version that is not the current one answers at once; a wait that is not a number is
+    // refused.
+    let version = body["version"].as_u64().unwrap();
+    let (status, body) = app
+        .get(&format!("/api/sync/status?after={version}&waitMs=50"))
+        .await;
+    assert_eq!(
+        (status, body["version"].as_u64()),
+        (StatusCode::OK, Some(version))
+    );
+    let (status, body) = tokio::time::timeout(
+        Duration::from_secs(5),
+        app.get(&format!(
+            "/api/sync/status?after={}&waitMs=600000",
+            version + 7
+        )),
+    )
+    .await
+    .expect("a version that is not the current one answers at once (the wait is capped at 10 s)");
+    assert_eq!(
+        (status, body["version"].as_u64()),
+        (StatusCode::OK, Some(version))
+    );
+    let (status, body) = app.get("/api/sync/status?after=0&waitMs=soon").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["code"].is_string(), "{body}");
     let (status, body) = app.post("/api/sync/now", json!({})).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(body["code"], "SYNC_NOT_CONFIGURED");
@@ -326,9 +353,24 @@ async fn the_sample_production_downloads_onto_another_box_exactly_as_the_office_
         .post(&format!("/api/sync/production/{id}/download"), json!({}))
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    // Followed as `venuebox download` does: each answer waits for the next change of the
+    // state, so every answer comes with a newer version, and the last one says "done".
     let mut phase = String::new();
-    for _ in 0..200 {
-        let (_, status) = venue.get("/api/sync/status").await;
+    let (_, status) = venue.get("/api/sync/status").await;
+    let mut version = status["version"]
+        .as_u64()
+        .expect("the status has a version");
+    for _ in 0..2_000 {
+        let (code, status) = venue
+            .get(&format!("/api/sync/status?after={version}&waitMs=5000"))
+            .await;
+        assert_eq!(code, StatusCode::OK, "{status}");
+        let next = status["version"].as_u64().unwrap();
+        assert!(
+            next > version,
+            "an answer waits for a change: {next} after {version}"
+        );
+        version = next;
         phase = status["download"]["phase"]
             .as_str()
             .unwrap_or_default()
@@ -336,7 +378,6 @@ async fn the_sample_production_downloads_onto_another_box_exactly_as_the_office_
         if phase == "done" || phase == "failed" {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(phase, "done");
     let (_, office_show) = office.get(&format!("/api/productions/{id}")).await;

@@ -216,14 +216,16 @@ pub fn download(url: &str, production: &str, lock: bool) -> anyhow::Result<()> {
         bar
     });
     let mut last_line = std::time::Instant::now();
+    // Each answer waits for the next change of the box's sync state (`after`), so the summary
+    // prints the moment the download is verified; while rows are staged, the bar needs no
+    // more than 20 updates a second.
+    let mut path = "/api/sync/status".to_owned();
     loop {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        let status = runtime.block_on(admin_call(
-            url,
-            reqwest::Method::GET,
-            "/api/sync/status",
-            None,
-        ))?;
+        let status = runtime.block_on(admin_call(url, reqwest::Method::GET, &path, None))?;
+        path = format!(
+            "/api/sync/status?after={}&waitMs=2000",
+            status["version"].as_u64().unwrap_or(0)
+        );
         let progress = &status["download"];
         let phase = progress["phase"].as_str().unwrap_or("starting");
         let staged = progress["staged"].as_u64().unwrap_or(0);
@@ -292,6 +294,7 @@ pub fn download(url: &str, production: &str, lock: bool) -> anyhow::Result<()> {
                     progress["error"].as_str().unwrap_or("unknown error")
                 );
             }
+            "staging" => std::thread::sleep(std::time::Duration::from_millis(50)),
             _ => {}
         }
     }
