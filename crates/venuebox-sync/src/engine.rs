@@ -296,14 +296,22 @@ impl SyncEngine {
     }
 
     /// Returns once the state has changed since `version` (its [`SyncStatus::version`]), or
-    /// after `wait`: a client following a download learns of each step, and of the end, as it
+    /// after `wait`, or when the engine stops (the box's shutdown then does not wait for the
+    /// answer): a client following a download learns of each step, and of the end, as it
     /// happens instead of on its next poll.
     pub async fn changed_since(&self, version: u64, wait: Duration) {
         let mut changes = self.changes.subscribe();
         if *changes.borrow_and_update() != version {
             return;
         }
-        let _ = tokio::time::timeout(wait, changes.changed()).await;
+        let mut stop = self.stop.subscribe();
+        let _ = tokio::time::timeout(wait, async {
+            tokio::select! {
+                _ = changes.changed() => {}
+                _ = stop.wait_for(|stopping| *stopping) => {}
+            }
+        })
+        .await;
     }
 
     async fn run(

@@ -302,7 +302,25 @@ async fn without_a_hub_the_box_works_offline_and_says_so() {
     assert_eq!(metrics.status(), StatusCode::OK);
     let body = metrics.text().await.unwrap();
     assert!(body.contains("venuebox_sync_queue_length 2"), "{body}");
-    app.stop().await;
+    // A status answer waiting for a change does not hold up the box's stop (which waits for
+    // requests in flight): the engine stopping ends the wait.
+    let waiting = tokio::spawn(
+        app.client
+            .get(format!(
+                "{}/api/sync/status?after={version}&waitMs=10000",
+                app.address
+            ))
+            .send(),
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::time::timeout(Duration::from_secs(5), app.stop())
+        .await
+        .expect("the box stops without waiting out the status answer's 10 s");
+    let answered = tokio::time::timeout(Duration::from_secs(1), waiting)
+        .await
+        .expect("the waiting request ended with the stop")
+        .unwrap();
+    assert_eq!(answered.unwrap().status(), StatusCode::OK);
 }
 
 /// A row as the crew sees it, without what is local to each box (its version counter, when
