@@ -131,7 +131,8 @@ impl StagedRow {
         data: String,
         clocks: String,
     ) -> StagedRow {
-        match snapshot_row::split(&data, &clocks) {
+        // A row that did not come apart is staged as the hub sent it, without `split`.
+        let ((body, data_len), split) = match snapshot_row::split(&data, &clocks) {
             Some(split) => {
                 let clock = split
                     .clock_texts
@@ -139,32 +140,23 @@ impl StagedRow {
                     .filter_map(|text| Hlc::parse(&text).map(|hlc| (hlc, text)))
                     .max_by(|a, b| a.0.cmp(&b.0))
                     .map(|(_, text)| text);
-                let (body, data_len) = pack(&split.data, &split.clocks);
-                StagedRow {
-                    uuid,
-                    kind,
-                    production_id,
-                    body,
-                    data_len,
-                    split: Some(SplitFields {
-                        deleted: split.deleted,
-                        created_at: split.created_at,
-                        label: split.label,
-                        clock,
-                    }),
-                }
+                let fields = SplitFields {
+                    deleted: split.deleted,
+                    created_at: split.created_at,
+                    label: split.label,
+                    clock,
+                };
+                (pack(&split.data, &split.clocks), Some(fields))
             }
-            None => {
-                let (body, data_len) = pack(&data, &clocks);
-                StagedRow {
-                    uuid,
-                    kind,
-                    production_id,
-                    body,
-                    data_len,
-                    split: None,
-                }
-            }
+            None => (pack(&data, &clocks), None),
+        };
+        StagedRow {
+            uuid,
+            kind,
+            production_id,
+            body,
+            data_len,
+            split,
         }
     }
 }
