@@ -453,6 +453,55 @@ fn an_upgrade_saves_the_database_first_and_a_failed_migration_leaves_it_untouche
     );
 }
 
+/// A download staged by the version before V11 (rows as text) cannot be installed by this one
+/// (it reads packed bodies): the upgrade drops it, the box has no download in progress, and
+/// the next download starts again into the new table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_staged_before_the_packed_form_starts_again_after_the_upgrade() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    store.close();
+    drop(store);
+    // Put the database back to V10's staging table, holding a download half staged.
+    let database = dir.path().join(venuebox_store::DATABASE_FILE);
+    {
+        let conn = rusqlite::Connection::open(&database).unwrap();
+        conn.execute_batch(
+            "DELETE FROM refinery_schema_history WHERE version = 11;
+             DROP TABLE download_staging;
+             CREATE TABLE download_staging (uuid TEXT PRIMARY KEY NOT NULL, kind TEXT NOT NULL,
+                 production_id TEXT, data TEXT NOT NULL, clocks TEXT NOT NULL,
+                 is_deleted INTEGER, created_at TEXT, label TEXT, clock TEXT) STRICT;
+             INSERT INTO download_staging (uuid, kind, production_id, data, clocks, is_deleted)
+                 VALUES ('s1', 'source', 'show', '{\"name\":\"A\"}', '{}', 0);
+             INSERT INTO meta (key, value) VALUES ('download',
+                 '{\"productionId\":\"show\",\"atSeq\":7,\"after\":\"s1\",\"staged\":1}')
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value;",
+        )
+        .unwrap();
+    }
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    assert_eq!(store.download_state().await.unwrap(), None);
+    let staged: (i64, i64) = store
+        .read(|conn| {
+            Ok(conn.query_row(
+                "SELECT (SELECT count(*) FROM download_staging), \
+                 (SELECT count(*) FROM pragma_table_info('download_staging') WHERE name = 'body')",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        staged,
+        (0, 1),
+        "the old rows gone, the packed form in place"
+    );
+    let state = store.begin_download("show".into(), 9).await.unwrap();
+    assert_eq!((state.staged, state.after.as_str()), (0, ""));
+}
+
 /// A box run by hand used to leave its folder 0755 and the database, WAL and backups 0644:
 /// readable by every account on the machine. Opening makes them the box's alone.
 #[tokio::test]
